@@ -1,0 +1,1 @@
+"""Pure OSS client over ``requests``: no Airflow import anywhere in this package."""

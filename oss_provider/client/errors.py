@@ -1,0 +1,210 @@
+"""Exceptions raised by the client. Each keeps the OSS code and request id, and never a secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Codes that no retry can fix: fail at once.
+PERMANENT_CODES = frozenset(
+    {
+        "AccessDenied",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "InvalidSecurityToken",
+        "SecurityTokenExpired",
+        "AccessKeyIdAndSecurityTokenNotMatch",
+        "NoSuchBucket",
+        "NoSuchKey",
+        "NoSuchUpload",
+        "InvalidPart",
+        "InvalidPartOrder",
+        "EntityTooSmall",
+        "EntityTooLarge",
+        "InvalidDigest",
+        "InvalidArgument",
+        "InvalidObjectName",
+        "InvalidBucketName",
+        "MalformedXML",
+        "FileAlreadyExists",
+        "MethodNotAllowed",
+    }
+)
+
+# Codes worth retrying (besides any 5xx and 429).
+RETRYABLE_CODES = frozenset({"RequestTimeout", "InternalError", "ServiceUnavailable", "SlowDown"})
+
+
+class OSSClientError(Exception):
+    """Base of every error this package raises about OSS."""
+
+
+class OSSError(OSSClientError):
+    """An error answer from OSS: HTTP status, OSS ``Code``, ``Message``, request id and ``EC``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str = "",
+        request_id: str | None = None,
+        ec: str | None = None,
+        *,
+        host_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        operation: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.ec = ec
+        self.host_id = host_id
+        self.details = dict(details or {})
+        self.operation = operation
+        self.hint = hint
+        super().__init__(str(self))
+
+    @property
+    def retryable(self) -> bool:
+        if self.code in PERMANENT_CODES:
+            return False
+        return self.status >= 500 or self.status == 429 or self.code in RETRYABLE_CODES
+
+    def __str__(self) -> str:
+        head = f"{self.code} (HTTP {self.status})"
+        if self.operation:
+            head = f"{self.operation} failed: {head}"
+        text = f"{head}: {self.message}" if self.message else head
+        if self.hint:
+            text += f" {self.hint}"
+        if self.request_id:
+            text += f" [request id {self.request_id}]"
+        if self.ec:
+            text += f" [EC {self.ec}]"
+        return text
+
+    def __reduce__(self):  # keep pickling (multiprocessing, Airflow) working with kw-only args
+        return (_rebuild_oss_error, (type(self), self.__dict__.copy()))
+
+
+def _rebuild_oss_error(cls: type, state: dict[str, Any]) -> OSSError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, str(error))
+    return error
+
+
+class NoSuchUpload(OSSError):
+    pass
+
+
+class NoSuchBucket(OSSError):
+    pass
+
+
+class NoSuchKey(OSSError):
+    pass
+
+
+class InvalidPart(OSSError):
+    pass
+
+
+class InvalidPartOrder(OSSError):
+    pass
+
+
+class EntityTooSmall(OSSError):
+    pass
+
+
+class InvalidDigest(OSSError):
+    pass
+
+
+class FileAlreadyExists(OSSError):
+    pass
+
+
+class AuthError(OSSError):
+    """Credentials problems: wrong secret, unknown key, bad or expired STS token, clock skew."""
+
+
+class SignatureDoesNotMatch(AuthError):
+    pass
+
+
+class InvalidAccessKeyId(AuthError):
+    pass
+
+
+class SecurityTokenExpired(AuthError):
+    pass
+
+
+class InvalidSecurityToken(AuthError):
+    pass
+
+
+class RequestTimeTooSkewed(AuthError):
+    pass
+
+
+class AccessDenied(AuthError):
+    pass
+
+
+ERROR_CLASSES: dict[str, type[OSSError]] = {
+    "NoSuchUpload": NoSuchUpload,
+    "NoSuchBucket": NoSuchBucket,
+    "NoSuchKey": NoSuchKey,
+    "InvalidPart": InvalidPart,
+    "InvalidPartOrder": InvalidPartOrder,
+    "EntityTooSmall": EntityTooSmall,
+    "InvalidDigest": InvalidDigest,
+    "FileAlreadyExists": FileAlreadyExists,
+    "SignatureDoesNotMatch": SignatureDoesNotMatch,
+    "InvalidAccessKeyId": InvalidAccessKeyId,
+    "SecurityTokenExpired": SecurityTokenExpired,
+    "InvalidSecurityToken": InvalidSecurityToken,
+    "AccessKeyIdAndSecurityTokenNotMatch": InvalidSecurityToken,
+    "RequestTimeTooSkewed": RequestTimeTooSkewed,
+    "AccessDenied": AccessDenied,
+}
+
+
+def error_class_for(code: str) -> type[OSSError]:
+    """The most specific exception class for an OSS error code."""
+    return ERROR_CLASSES.get(code, OSSError)
+
+
+class OSSTransportError(OSSClientError):
+    """No usable HTTP answer: connection refused/reset, timeout, TLS failure (after retries)."""
+
+    def __init__(self, message: str, *, operation: str | None = None, retryable: bool = True):
+        self.operation = operation
+        self.retryable = retryable
+        super().__init__(f"{operation} failed: {message}" if operation else message)
+
+
+class OSSResponseError(OSSClientError):
+    """An answer that is not OSS at all (an HTML page from a proxy, a wrong endpoint)."""
+
+    def __init__(self, status: int, snippet: str, *, operation: str | None = None):
+        self.status = status
+        self.snippet = snippet
+        self.operation = operation
+        where = f"{operation}: " if operation else ""
+        super().__init__(
+            f"{where}the endpoint answered HTTP {status} with a body that is not OSS XML "
+            f"(first bytes: {snippet!r}). Check that the connection's endpoint is an OSS endpoint."
+        )
+
+
+class IntegrityError(OSSClientError):
+    """A checksum the server reported differs from the one computed locally: data was not stored intact."""
+
+
+class SourceChangedError(OSSClientError):
+    """The source changed (size, mtime or ETag) while it was being uploaded."""

@@ -1,0 +1,1 @@
+"""Pytest plugin placeholder: the emulator fixture lands here (issue 4)."""
