@@ -1,0 +1,248 @@
+"""Start a small real Airflow deployment for a test, and tear all of it down again.
+
+One launcher for every real-engine test (LocalExecutor on SQLite, CeleryExecutor on PostgreSQL +
+Redis). Each component runs in its own process group on loopback ports, so stopping the group
+stops everything it spawned (task processes included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from typing import Self
+
+VENV_BIN = pathlib.Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AirflowDeployment:
+    """A temporary ``AIRFLOW_HOME`` plus the Airflow components a test asks for."""
+
+    def __init__(
+        self,
+        dags_folder: pathlib.Path,
+        *,
+        executor: str = "LocalExecutor",
+        sql_alchemy_conn: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        parallelism: int = 4,
+    ) -> None:
+        self.home = pathlib.Path(tempfile.mkdtemp(prefix="oss-provider-deploy-"))
+        self.dags_folder = dags_folder
+        self.api_port = free_port()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._logs: dict[str, pathlib.Path] = {}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AIRFLOW__") and k not in ("AIRFLOW_HOME", "PYTEST_CURRENT_TEST")
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": executor,
+                "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn
+                or f"sqlite:///{self.home}/airflow.db",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": (
+                    f"http://127.0.0.1:{self.api_port}/execution/"
+                ),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+                "AIRFLOW__API__WORKERS": "1",
+                "PYTHONWARNINGS": "ignore",
+            }
+        )
+        env.update(extra_env or {})
+        self.env = env
+
+    # -- commands ---------------------------------------------------------------------------
+    def airflow(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+        """Run one ``airflow`` CLI command against this deployment and return its stdout."""
+        result = subprocess.run(
+            [str(VENV_BIN / "airflow"), *args],
+            env=self.env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"airflow {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result.stdout
+
+    def migrate(self) -> None:
+        self.airflow("db", "migrate", timeout=300)
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        """Start ``airflow <args>`` as a long-running component in its own process group."""
+        log_path = self.home / f"{name}.out"
+        self._logs[name] = log_path
+        log = open(log_path, "wb")  # noqa: SIM115 - closed when the process is stopped
+        self.processes[name] = subprocess.Popen(
+            [str(VENV_BIN / "airflow"), *args],
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.home,
+            start_new_session=True,
+        )
+        log.close()
+
+    def start_core(self) -> None:
+        """api-server (serves the Execution API tasks talk to), scheduler and dag-processor."""
+        self.start("api-server", "api-server", "--port", str(self.api_port))
+        self.start("scheduler", "scheduler")
+        self.start("dag-processor", "dag-processor")
+        self.wait_for_port(self.api_port, timeout=120)
+
+    def wait_for_port(self, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with socket.socket() as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.5)
+        raise TimeoutError(f"port {port} did not open in {timeout}s\n{self.log_tail()}")
+
+    def check_alive(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str | None = None, chars: int = 4000) -> str:
+        names = [name] if name else list(self._logs)
+        out = []
+        for item in names:
+            path = self._logs.get(item)
+            if path and path.exists():
+                out.append(f"--- {item} ---\n{path.read_text(errors='replace')[-chars:]}")
+        return "\n".join(out)
+
+    # -- DAG runs ---------------------------------------------------------------------------
+    def wait_for_dags(self, dag_ids: Iterable[str], timeout: float = 120) -> None:
+        """Wait until the dag-processor has serialized every DAG (trigger needs it)."""
+        wanted = set(dag_ids)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            out = self.airflow("dags", "list", "-o", "json", check=False)
+            try:
+                listed = {d["dag_id"] for d in json.loads(out or "[]")}
+            except json.JSONDecodeError:
+                listed = set()
+            if wanted <= listed:
+                return
+            time.sleep(2)
+        raise TimeoutError(f"DAGs {sorted(wanted)} not parsed in {timeout}s\n{self.log_tail()}")
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        run_id = f"test__{dag_id}__{secrets.token_hex(4)}"
+        args = ["dags", "trigger", dag_id, "--run-id", run_id]
+        if conf is not None:
+            args += ["--conf", json.dumps(conf)]
+        self.airflow("dags", "unpause", dag_id, check=False)
+        self.airflow(*args)
+        return run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        out = self.airflow("dags", "list-runs", dag_id, "-o", "json", check=False)
+        try:
+            runs = json.loads(out or "[]")
+        except json.JSONDecodeError:
+            return None
+        for run in runs:
+            if run.get("run_id") == run_id:
+                return run.get("state")
+        return None
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 180) -> str:
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            state = self.run_state(dag_id, run_id)
+            if state in ("success", "failed"):
+                return state
+            time.sleep(2)
+        raise TimeoutError(f"{dag_id} {run_id} still {state} after {timeout}s\n{self.log_tail()}")
+
+    def task_log_files(self) -> list[pathlib.Path]:
+        return [p for p in (self.home / "logs").rglob("*") if p.is_file()]
+
+    # -- teardown ---------------------------------------------------------------------------
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM every process group, then SIGKILL what lingers; remove the home folder."""
+        for proc in self.processes.values():
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in self.processes.values():
+            _signal_group(proc, signal.SIGKILL)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.processes.clear()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_is_gone(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
