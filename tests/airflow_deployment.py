@@ -246,3 +246,91 @@ def group_is_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+# -- services for the CeleryExecutor ----------------------------------------------------------
+POSTGRES_DSN = os.environ.get("OSS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("OSS_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def services_unreachable() -> str | None:
+    """Why PostgreSQL or Redis cannot be used here, or None when both answer."""
+    try:
+        import psycopg2
+
+        psycopg2.connect(POSTGRES_DSN, connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
+        return f"PostgreSQL at {POSTGRES_DSN} is not reachable ({exc}); start it (trust auth)"
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:  # noqa: BLE001
+        return f"Redis at {REDIS_URL} is not reachable ({exc}); start redis-server on 6379"
+    return None
+
+
+def list_databases() -> set[str]:
+    import psycopg2
+
+    conn = psycopg2.connect(POSTGRES_DSN)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database")
+            return {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def create_database(name: str) -> str:
+    """Create an empty database and return its SQLAlchemy URL."""
+    import psycopg2
+
+    conn = psycopg2.connect(POSTGRES_DSN)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://")
+    return f"{base}/{name}"
+
+
+def drop_database(name: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(POSTGRES_DSN)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        conn.close()
+
+
+def redis_queue_keys(queue: str) -> list[str]:
+    """Keys Celery/kombu keeps in Redis for ``queue`` (the list itself and its bindings)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = {k.decode() for k in client.scan_iter(match=f"*{queue}*")}
+    return sorted(keys)
+
+
+def delete_redis_queue(queue: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=f"*{queue}*"):
+        client.delete(key)
+    # kombu keeps the queue's binding as a member of a shared set
+    for key in client.scan_iter(match="_kombu.binding.*"):
+        for member in client.smembers(key):
+            if queue.encode() in member:
+                client.srem(key, member)
