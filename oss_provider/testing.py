@@ -1,1 +1,315 @@
-"""Pytest plugin placeholder: the emulator fixture lands here (issue 4)."""
+"""Pytest plugin: a real OSS emulator process for tests (registered as the ``oss_provider`` plugin).
+
+Fixtures:
+
+- ``oss_emulator`` (session): an :class:`EmulatorServer` on a free loopback port with a temporary
+  data directory (removed at the end) and the bucket ``test-bucket``. One per xdist worker.
+- ``oss_bucket``: a fresh, uniquely named bucket, emptied and removed after the test.
+- ``oss_client``: an ``oss_provider.client.api.OSSClient`` for the emulator.
+- ``oss_conn_env``: ``AIRFLOW_CONN_OSS_MULTIPART_DEFAULT`` pointing at the emulator (restored after).
+
+Faults and clock offsets set by a test are cleared when its ``oss_client`` / ``oss_bucket``
+fixture ends, so one failing test does not leave a trap for the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Self
+
+import pytest
+
+DEFAULT_BUCKET = "test-bucket"
+DEFAULT_REGION = "cn-hangzhou"
+CONN_ENV = "AIRFLOW_CONN_OSS_MULTIPART_DEFAULT"
+
+
+class EmulatorServer:
+    """Runs ``python -m oss_provider.emulator`` in its own process group; a context manager.
+
+    The data directory is temporary (and removed on :meth:`stop`) unless ``data_dir`` is given.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        buckets: tuple[str, ...] = (DEFAULT_BUCKET,),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0.0,
+        fault_rate: float = 0.0,
+        seed: int | None = None,
+        region: str = DEFAULT_REGION,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="oss-emulator-"))
+        self.buckets = buckets
+        self.host = host
+        self.port = port
+        self.region = region
+        self.latency_ms = latency_ms
+        self.fault_rate = fault_rate
+        self.seed = seed
+        self.startup_timeout = startup_timeout
+        self.access_key_id = "LTAI" + secrets.token_hex(8).upper()
+        self.access_key_secret = secrets.token_urlsafe(24)
+        self.sts_credentials = (
+            "STS." + secrets.token_hex(10).upper(),
+            secrets.token_urlsafe(24),
+            secrets.token_urlsafe(48),
+        )
+        self._clock_offset = 0.0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    def __repr__(self) -> str:  # never shows the secrets
+        return f"EmulatorServer(endpoint={self.endpoint!r}, data_dir={str(self.data_dir)!r})"
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> EmulatorServer:
+        """Start the process and wait until it accepts connections."""
+        if self.running:
+            return self
+        sts_ak, sts_sk, token = self.sts_credentials
+        cmd = [
+            sys.executable,
+            "-m",
+            "oss_provider.emulator",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--credentials",
+            f"{self.access_key_id}:{self.access_key_secret},{sts_ak}:{sts_sk}:{token}",
+            "--region",
+            self.region,
+            "--latency-ms",
+            str(self.latency_ms),
+            "--fault-rate",
+            str(self.fault_rate),
+        ]
+        if self.seed is not None:
+            cmd += ["--seed", str(self.seed)]
+        for bucket in self.buckets:
+            cmd += ["--bucket", bucket]
+        log = open(self._log_path, "ab")  # noqa: SIM115 - the child process holds it
+        try:
+            self._proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        line = self._read_ready_line()
+        self.port = int(line.rsplit(":", 1)[1])
+        if self._clock_offset:
+            self.set_clock_offset(self._clock_offset)
+        return self
+
+    def _read_ready_line(self) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        deadline = time.monotonic() + self.startup_timeout
+        os.set_blocking(self._proc.stdout.fileno(), False)
+        buf = b""
+        while time.monotonic() < deadline:
+            chunk = self._proc.stdout.read()
+            if chunk:
+                buf += chunk
+                if b"\n" in buf:
+                    line = buf.split(b"\n", 1)[0].decode()
+                    if "listening on" in line:
+                        return line.strip()
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self._kill()
+        log = self._log_path.read_text(errors="replace")[-2000:] if self._log_path.exists() else ""
+        raise RuntimeError(f"the OSS emulator did not start: {buf.decode(errors='replace')}\n{log}")
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def restart(self) -> EmulatorServer:
+        """Stop and start again on the same port and data directory (state must survive)."""
+        self._kill()
+        return self.start()
+
+    def stop(self) -> None:
+        """Stop the process; remove the data directory if this object created it."""
+        self._kill()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self._log_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- control
+
+    def admin(
+        self, method: str, path: str, payload: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Call an ``/_emulator/`` endpoint and return its JSON answer."""
+        data = json.dumps(payload).encode() if payload is not None else None
+        req = urllib.request.Request(f"{self.endpoint}/_emulator/{path}", data=data, method=method)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def fail_next(
+        self, n: int, kind: str, operation: str | None = None, *, delay_seconds: float = 2.0
+    ) -> None:
+        """Fail the next ``n`` calls of ``operation`` (any when None): kind ``503``, ``500``,
+        ``reset``, ``slow``, ``lose_complete_response`` or an OSS error code."""
+        self.admin(
+            "POST",
+            "faults",
+            {"fail_next": n, "kind": kind, "operation": operation, "delay_seconds": delay_seconds},
+        )
+
+    def clear_faults(self) -> None:
+        self.admin("POST", "faults", {"clear": True})
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """Move the server's clock (Date header, Initiated, LastModified, skew and expiry checks)."""
+        self._clock_offset = float(seconds)
+        self.admin("POST", "clock", {"offset_seconds": float(seconds)})
+
+    def stats(self) -> dict[str, Any]:
+        """Request counts per operation, error counts, bytes received/sent, faults injected."""
+        return self.admin("GET", "stats")
+
+    def reset_stats(self) -> None:
+        self.admin("POST", "stats")
+
+    def set_credentials(
+        self, access_key_id: str, access_key_secret: str, security_token: str | None = None
+    ) -> None:
+        self.admin(
+            "POST",
+            "credentials",
+            {
+                "access_key_id": access_key_id,
+                "access_key_secret": access_key_secret,
+                "security_token": security_token,
+            },
+        )
+
+    def expire_credentials(self, access_key_id: str, expired: bool = True) -> None:
+        self.admin("POST", "credentials", {"access_key_id": access_key_id, "expired": expired})
+
+    def create_bucket(self, name: str) -> None:
+        self.admin("POST", "buckets", {"name": name})
+
+    def remove_bucket(self, name: str) -> None:
+        """Delete a bucket with everything in it (objects and in-progress uploads)."""
+        self.admin("DELETE", f"buckets/{name}")
+
+    def tidy(self) -> None:
+        """Clear pending faults and the clock offset (after each test that may have set them)."""
+        if self.running:
+            self.clear_faults()
+            if self._clock_offset:
+                self.set_clock_offset(0.0)
+
+    def connection_uri_json(self, bucket: str = DEFAULT_BUCKET) -> str:
+        """An Airflow connection (JSON form) for this emulator."""
+        return json.dumps(
+            {
+                "conn_type": "oss_multipart",
+                "host": self.endpoint,
+                "login": self.access_key_id,
+                "password": self.access_key_secret,
+                "extra": {"region": self.region, "bucket_name": bucket, "addressing": "path"},
+            }
+        )
+
+
+@pytest.fixture(scope="session")
+def oss_emulator() -> Iterator[EmulatorServer]:
+    """A running OSS emulator for the whole session (bucket ``test-bucket`` exists)."""
+    with EmulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def oss_bucket(oss_emulator: EmulatorServer) -> Iterator[str]:
+    """A fresh bucket; emptied and removed after the test."""
+    name = f"t-{uuid.uuid4().hex[:16]}"
+    oss_emulator.create_bucket(name)
+    try:
+        yield name
+    finally:
+        if oss_emulator.running:
+            oss_emulator.remove_bucket(name)
+            oss_emulator.tidy()
+
+
+@pytest.fixture
+def oss_client(oss_emulator: EmulatorServer) -> Iterator[Any]:
+    """An ``OSSClient`` (V4, path style) talking to the emulator."""
+    from oss_provider.client.api import OSSClient
+    from oss_provider.client.models import Credentials
+
+    client = OSSClient(
+        oss_emulator.endpoint,
+        Credentials(oss_emulator.access_key_id, oss_emulator.access_key_secret),
+        region=oss_emulator.region,
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+        oss_emulator.tidy()
+
+
+@pytest.fixture
+def oss_conn_env(oss_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point the default ``oss_multipart`` connection at the emulator; yields the env value."""
+    value = oss_emulator.connection_uri_json()
+    monkeypatch.setenv(CONN_ENV, value)
+    yield value

@@ -1,0 +1,514 @@
+"""HTTP layer: a threaded HTTP/1.1 keep-alive server that routes OSS requests to the operations.
+
+Per request: locate bucket and key (path style, or ``<bucket>.localhost`` virtual host), route by
+method and sub-resource, check names, verify the signature, apply injected faults, run the
+operation, answer. Any error becomes OSS error XML; the server keeps serving after bad requests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import logging
+import os
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from . import buckets, objects
+from .auth import V1_SUBRESOURCES, Credential, CredentialTable, SignedRequest, Verifier
+from .clock import Clock, http_date
+from .errors import ServiceError
+from .faults import Fault, FaultInjector
+from .responses import error_document, error_headers
+from .store import BUCKET_NAME, Store
+from .wire import AbortConnection, BodyReader, Request, Response
+
+log = logging.getLogger(__name__)
+
+HANDLED_SUBRESOURCES = {
+    "uploads",
+    "uploadId",
+    "partNumber",
+    "lifecycle",
+    "bucketInfo",
+    "location",
+    "security-token",
+    "continuation-token",
+    "x-oss-traffic-limit",
+    "x-oss-request-payer",
+    "response-content-type",
+    "response-content-language",
+    "response-expires",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+}
+UNSUPPORTED_SUBRESOURCES = V1_SUBRESOURCES - HANDLED_SUBRESOURCES
+MAX_DRAIN = objects.MAX_OBJECT_SIZE
+
+
+class Stats:
+    """Request counts per operation, error counts per code, bytes received and sent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests: Counter[str] = Counter()
+            self.errors: Counter[str] = Counter()
+            self.bytes_received = 0
+            self.bytes_sent = 0
+
+    def count(self, operation: str) -> None:
+        with self._lock:
+            self.requests[operation] += 1
+
+    def error(self, code: str) -> None:
+        with self._lock:
+            self.errors[code] += 1
+
+    def received(self, n: int) -> None:
+        with self._lock:
+            self.bytes_received += n
+
+    def sent(self, n: int) -> None:
+        with self._lock:
+            self.bytes_sent += n
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "requests": dict(self.requests),
+                "errors": dict(self.errors),
+                "bytes_received": self.bytes_received,
+                "bytes_sent": self.bytes_sent,
+            }
+
+
+class Emulator:
+    """Everything one server instance owns: state, credentials, clock, faults, counters."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        credentials: list[Credential],
+        *,
+        buckets: list[str] = (),
+        latency_ms: float = 0.0,
+        fault_rate: float = 0.0,
+        seed: int | None = None,
+        region: str = "cn-hangzhou",
+        virtual_host_suffixes: tuple[str, ...] = ("localhost",),
+    ) -> None:
+        self.clock = Clock()
+        self.store = Store(data_dir)
+        self.credentials = CredentialTable(credentials)
+        self.verifier = Verifier(self.credentials, self.clock.now)
+        self.faults = FaultInjector(fault_rate, seed, latency_ms)
+        self.stats = Stats()
+        self.region = region
+        self.suffixes = virtual_host_suffixes
+        self._ids = itertools.count(1)
+        for name in buckets:
+            if not any(b.name == name for b in self.store.list_buckets()):
+                self.store.create_bucket(name, self.clock.now())
+
+    def new_request_id(self) -> str:
+        return f"{int(time.time()) & 0xFFFFFFFF:08X}{next(self._ids) & 0xFFFFFFFF:08X}{os.urandom(4).hex().upper()}"
+
+    def locate(self, host: str, path: str) -> tuple[str | None, str | None, bool]:
+        """(bucket, key, virtual-host?) of a request; names percent-decoded."""
+        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        hostname = hostname.strip("[]").lower()
+        bucket_raw = None
+        virtual = False
+        for suffix in self.suffixes:
+            if hostname.endswith("." + suffix):
+                label = hostname[: -len(suffix) - 1]
+                if label and "." not in label and not _is_ip(hostname):
+                    bucket_raw, virtual = label, True
+                    break
+        try:
+            if virtual:
+                key_raw = path.removeprefix("/")
+                return bucket_raw, unquote(key_raw, errors="strict") or None, True
+            if path in ("", "/"):
+                return None, None, False
+            bucket_part, _, key_raw = path[1:].partition("/")
+            return (
+                unquote(bucket_part, errors="strict"),
+                unquote(key_raw, errors="strict") or None,
+                False,
+            )
+        except UnicodeDecodeError:
+            raise ServiceError(
+                "InvalidObjectName", "Object name is not valid UTF-8 after percent-decoding."
+            ) from None
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_names(bucket: str | None, key: str | None) -> None:
+    if bucket is not None and not BUCKET_NAME.match(bucket):
+        raise ServiceError("InvalidBucketName", extras={"BucketName": bucket}, ec="0015-00000001")
+    if key is not None:
+        if len(key.encode("utf-8", "surrogatepass")) > 1023:
+            raise ServiceError("InvalidObjectName", ec="0016-00000005")
+        if key.startswith(("/", "\\")):
+            raise ServiceError(
+                "InvalidObjectName",
+                "Object name must not begin with '/' or '\\'.",
+                ec="0016-00000005",
+            )
+
+
+Operation = Callable[[Emulator, Request], Response]
+OPERATIONS: dict[str, Operation] = {
+    "ListBuckets": lambda app, r: buckets.list_buckets(app.store, r, app.region),
+    "PutBucket": lambda app, r: buckets.put_bucket(app.store, r),
+    "DeleteBucket": lambda app, r: buckets.delete_bucket(app.store, r),
+    "HeadBucket": lambda app, r: buckets.head_bucket(app.store, r),
+    "GetBucketInfo": lambda app, r: buckets.bucket_info(app.store, r, app.region),
+    "GetBucketLocation": lambda app, r: buckets.bucket_location(app.store, r, app.region),
+    "ListObjects": lambda app, r: buckets.list_objects(app.store, r, v2=False),
+    "ListObjectsV2": lambda app, r: buckets.list_objects(app.store, r, v2=True),
+    "ListMultipartUploads": lambda app, r: buckets.list_uploads(app.store, r),
+    "PutBucketLifecycle": lambda app, r: buckets.put_lifecycle(app.store, r),
+    "GetBucketLifecycle": lambda app, r: buckets.get_lifecycle(app.store, r),
+    "DeleteBucketLifecycle": lambda app, r: buckets.delete_lifecycle(app.store, r),
+    "PutObject": lambda app, r: objects.put_object(app.store, r),
+    "CopyObject": lambda app, r: objects.copy_object(app.store, r),
+    "GetObject": lambda app, r: objects.get_object(app.store, r),
+    "HeadObject": lambda app, r: objects.get_object(app.store, r, head=True),
+    "DeleteObject": lambda app, r: objects.delete_object(app.store, r),
+    "InitiateMultipartUpload": lambda app, r: objects.initiate(app.store, r),
+    "UploadPart": lambda app, r: objects.upload_part(app.store, r),
+    "UploadPartCopy": lambda app, r: objects.upload_part(app.store, r),
+    "CompleteMultipartUpload": lambda app, r: objects.complete(app.store, r),
+    "AbortMultipartUpload": lambda app, r: objects.abort(app.store, r),
+    "ListParts": lambda app, r: objects.list_parts(app.store, r),
+}
+
+
+def route(
+    method: str, bucket: str | None, key: str | None, query: dict[str, str], copy: bool
+) -> str:
+    """The OSS operation a request names; MethodNotAllowed / NotImplemented otherwise."""
+    unsupported = sorted(set(query) & UNSUPPORTED_SUBRESOURCES)
+    if unsupported:
+        raise ServiceError(
+            "NotImplemented",
+            f"The sub-resource {unsupported[0]!r} is not implemented by this emulator.",
+        )
+    has = query.__contains__
+    op = None
+    if bucket is None:
+        op = {"GET": "ListBuckets"}.get(method)
+    elif key is None:
+        if method == "GET":
+            op = next(
+                (
+                    o
+                    for p, o in (
+                        ("uploads", "ListMultipartUploads"),
+                        ("lifecycle", "GetBucketLifecycle"),
+                        ("bucketInfo", "GetBucketInfo"),
+                        ("location", "GetBucketLocation"),
+                    )
+                    if has(p)
+                ),
+                "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects",
+            )
+        elif method == "PUT":
+            op = "PutBucketLifecycle" if has("lifecycle") else "PutBucket"
+        elif method == "DELETE":
+            op = "DeleteBucketLifecycle" if has("lifecycle") else "DeleteBucket"
+        elif method == "HEAD":
+            op = "HeadBucket"
+    elif method == "PUT":
+        if has("uploadId") or has("partNumber"):
+            op = "UploadPartCopy" if copy else "UploadPart"
+        else:
+            op = "CopyObject" if copy else "PutObject"
+    elif method == "GET":
+        op = "ListParts" if has("uploadId") else "GetObject"
+    elif method == "HEAD":
+        op = "HeadObject"
+    elif method == "DELETE":
+        op = "AbortMultipartUpload" if has("uploadId") else "DeleteObject"
+    elif method == "POST":
+        if has("uploads"):
+            op = "InitiateMultipartUpload"
+        elif has("uploadId"):
+            op = "CompleteMultipartUpload"
+    if op is None:
+        raise ServiceError(
+            "MethodNotAllowed",
+            extras={"Method": method, "ResourceType": "Object" if key else "Bucket"},
+        )
+    return op
+
+
+class OSSRequestHandler(BaseHTTPRequestHandler):
+    """One connection; serves requests until the client closes it (HTTP/1.1 keep-alive)."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "AliyunOSS"
+    sys_version = ""
+    timeout = 300  # idle keep-alive connections do not keep a thread forever
+    server: OSSHTTPServer
+
+    # ----------------------------------------------------------------- plumbing
+
+    def version_string(self) -> str:
+        return "AliyunOSS"
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return http_date(self.server.app.clock.now() if timestamp is None else timestamp)
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def handle_one_request(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.send_error(414)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self._serve()
+        except AbortConnection:
+            self._reset()
+        except (ConnectionError, TimeoutError, OSError):
+            self.close_connection = True
+
+    def _reset(self) -> None:
+        """Drop the connection with RST (linger 0), as a network failure would."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()
+            self.wfile.close()
+            self.connection.close()
+        except OSError:
+            pass
+
+    # ----------------------------------------------------------------- one request
+
+    def _serve(self) -> None:
+        app = self.server.app
+        request_id = app.new_request_id()
+        split = urlsplit(self.path)
+        if split.path == "/_emulator" or split.path.startswith("/_emulator/"):
+            from .admin import handle_admin
+
+            self._drain_plain()
+            status, payload = handle_admin(app, self.command, split.path, self._admin_body)
+            self._send_bytes(status, {"Content-Type": "application/json"}, payload, request_id)
+            return
+        host = self.headers.get("Host", "")
+        body = self._body_reader(app)
+        head = self.command == "HEAD"
+        fault: Fault | None = None
+        operation = "Unknown"
+        try:
+            if body is None:
+                raise ServiceError(
+                    "InvalidArgument",
+                    "Content-Length is not a valid number.",
+                    headers={"Connection": "close"},
+                )
+            bucket, key, virtual = app.locate(host, split.path)
+            pairs = parse_qsl(split.query, keep_blank_values=True)
+            query: dict[str, str] = {}
+            for name, value in pairs:
+                query.setdefault(name, value)
+            operation = route(
+                self.command, bucket, key, query, self.headers.get("x-oss-copy-source") is not None
+            )
+            app.stats.count(operation)
+            _check_names(bucket, key)
+            get_all = self._get_all
+            names = list(self.headers.keys())
+            app.verifier.verify(SignedRequest(self.command, bucket, key, pairs, get_all, names))
+            if app.faults.latency_ms:
+                time.sleep(app.faults.latency_ms / 1000)
+            fault = app.faults.pick(operation)
+            if fault is not None:
+                self._apply_fault(fault, body)
+            req = Request(
+                method=self.command,
+                bucket=bucket,
+                key=key,
+                query=query,
+                headers=get_all,
+                header_names=names,
+                host=host,
+                virtual_host=virtual,
+                request_id=request_id,
+                body=body,
+                now=app.clock.now(),
+            )
+            response = OPERATIONS[operation](app, req)
+        except ServiceError as err:
+            response = self._error(err, request_id, host, head, body)
+        except AbortConnection:
+            raise
+        except (ConnectionError, TimeoutError):
+            raise
+        except Exception as exc:  # a bug must not stop the server: answer InternalError
+            log.exception("emulator: %s failed", operation)
+            err = ServiceError("InternalError", f"Emulator error: {type(exc).__name__}")
+            response = self._error(err, request_id, host, head, body)
+        if fault is not None and fault.kind == "lose_complete_response":
+            if response.reader is not None:
+                response.reader.close()
+            raise AbortConnection("fault injection: answer lost after the operation succeeded")
+        if body is not None and not body.finished and "Connection" not in response.headers:
+            if body.chunked or (body.length or 0) <= MAX_DRAIN:
+                body.drain()
+            else:
+                response.headers["Connection"] = "close"
+        half = fault is not None and fault.kind == "reset" and not (body and body.present)
+        self._send(response, request_id, head, reset_half=half)
+
+    def _get_all(self, name: str) -> list[str]:
+        return self.headers.get_all(name) or []
+
+    def _body_reader(self, app: Emulator) -> BodyReader | None:
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        raw_length = self.headers.get("Content-Length")
+        length = None
+        if raw_length is not None and "chunked" not in te:
+            try:
+                length = int(raw_length)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self.close_connection = True
+                return None
+        return BodyReader(self.rfile, length, "chunked" in te, app.stats.received)
+
+    def _apply_fault(self, fault: Fault, body: BodyReader) -> None:
+        kind = fault.kind
+        if kind == "slow":
+            time.sleep(fault.delay_seconds)
+        elif kind == "reset":
+            if body.present:
+                body.fail_after = max(1, (body.length or 2 * 1024 * 1024) // 2)
+            elif self.command != "GET":
+                raise AbortConnection("fault injection: reset before the answer")
+        elif kind == "503":
+            raise ServiceError("SlowDown", ec="0000-00000503")
+        elif kind == "500":
+            raise ServiceError("InternalError", ec="0000-00000500")
+        elif kind != "lose_complete_response":
+            raise ServiceError(kind)
+
+    def _error(
+        self, err: ServiceError, request_id: str, host: str, head: bool, body: BodyReader | None
+    ) -> Response:
+        self.server.app.stats.error(err.code)
+        if err.status == 304:
+            return Response(304, dict(err.headers))
+        document = error_document(err, request_id, host)
+        headers = error_headers(err, document, head=head)
+        if err.headers.get("Connection") == "close" and body is not None and not body.finished:
+            self.close_connection = True
+        return Response(err.status, headers, b"" if head else document)
+
+    # ----------------------------------------------------------------- answers
+
+    def _send(
+        self, resp: Response, request_id: str, head: bool, *, reset_half: bool = False
+    ) -> None:
+        try:
+            self.send_response(resp.status)
+            headers = dict(resp.headers)
+            headers["x-oss-request-id"] = request_id
+            if resp.reader is None and "Content-Length" not in headers:
+                headers["Content-Length"] = str(len(resp.body))
+            if headers.get("Connection") == "close":
+                self.close_connection = True
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if head or resp.status in (204, 304):
+                return
+            if resp.reader is None:
+                if reset_half and resp.body:
+                    self.wfile.write(resp.body[: len(resp.body) // 2])
+                    raise AbortConnection("fault injection: reset in the middle of the answer")
+                self.wfile.write(resp.body)
+                self.server.app.stats.sent(len(resp.body))
+                return
+            total = resp.end - resp.start + 1
+            budget = total // 2 if reset_half else total
+            for path, offset, count in resp.reader.ranges(resp.start, resp.end):
+                count = min(count, budget)
+                if count <= 0:
+                    break
+                with open(path, "rb") as fh:
+                    sent = self.connection.sendfile(fh, offset, count)
+                budget -= sent
+                self.server.app.stats.sent(sent)
+            if reset_half:
+                raise AbortConnection("fault injection: reset in the middle of the answer")
+        finally:
+            if resp.reader is not None:
+                resp.reader.close()
+
+    def _send_bytes(
+        self, status: int, headers: dict[str, str], body: bytes, request_id: str
+    ) -> None:
+        self._send(Response(status, headers, body), request_id, head=self.command == "HEAD")
+
+    def _drain_plain(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._admin_body = self.rfile.read(min(length, 1024 * 1024)) if length > 0 else b""
+        if length > 1024 * 1024:
+            self.close_connection = True
+
+
+class OSSHTTPServer(ThreadingHTTPServer):
+    """The listening socket; one thread per connection."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: Emulator) -> None:
+        self.app = app
+        super().__init__(address, OSSRequestHandler)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+def build_server(host: str, port: int, app: Emulator) -> OSSHTTPServer:
+    """Bind (port 0 picks a free one) and return the server, ready for ``serve_forever``."""
+    return OSSHTTPServer((host, port), app)
+
+
+__all__ = ["Emulator", "OSSHTTPServer", "build_server", "route"]
