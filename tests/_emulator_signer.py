@@ -154,3 +154,42 @@ class Signer:
             params.append(("x-oss-security-token", self.token))
         params.append(("x-oss-signature", self._v4(method, bucket, key, params, {}, stamp)))
         return self.url(bucket, key, params)
+
+
+# --------------------------------------------------------------------- helpers for the tests
+
+
+def for_server(srv, version: str = "v4") -> Signer:
+    """A signer with the emulator's main credentials."""
+    return Signer(srv.endpoint, srv.access_key_id, srv.access_key_secret, version=version)
+
+
+def error_of(resp: requests.Response) -> dict[str, str]:
+    """The children of an Error body (``Code``, ``Message``, ...)."""
+    import xml.etree.ElementTree as ET
+
+    return {child.tag: child.text or "" for child in ET.fromstring(resp.content)}
+
+
+def initiate(s: Signer, bucket: str, key: str, headers: dict | None = None) -> str:
+    import re
+
+    resp = s.request("POST", bucket, key, [("uploads", None)], headers or {})
+    assert resp.status_code == 200, resp.text
+    return re.search(r"<UploadId>(\w+)</UploadId>", resp.text).group(1)
+
+
+def put_part(s: Signer, bucket: str, key: str, upload_id: str, n: int, data: bytes, **kw):
+    return s.request(
+        "PUT", bucket, key, [("partNumber", str(n)), ("uploadId", upload_id)], data=data, **kw
+    )
+
+
+def complete_body(parts: list[tuple[int, str]]) -> str:
+    inner = "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>" for n, e in parts)
+    return f"<CompleteMultipartUpload>{inner}</CompleteMultipartUpload>"
+
+
+def complete(s: Signer, bucket: str, key: str, upload_id: str, parts, headers=None):
+    body = complete_body(parts) if parts is not None else None
+    return s.request("POST", bucket, key, [("uploadId", upload_id)], headers or {}, data=body)
