@@ -23,6 +23,7 @@ V1_SUB = {
     "security-token",
     "bucketInfo",
     "location",
+    "continuation-token",
 }
 
 
