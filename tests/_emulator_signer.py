@@ -42,15 +42,18 @@ class Signer:
         version: str = "v4",
         region: str = "cn-hangzhou",
         session: requests.Session | None = None,
+        encode_slash: bool = False,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.ak, self.sk, self.token = ak, sk, token
         self.version = version
         self.region = region
         self.session = session or requests.Session()
+        self.encode_slash = encode_slash  # oss2 style: "/" in keys as %2F
 
     def url(self, bucket: str | None, key: str | None, params: list[tuple[str, str | None]]) -> str:
-        path = "/" if bucket is None else f"/{bucket}/" + quote(key or "", safe="/")
+        safe = "" if self.encode_slash else "/"
+        path = "/" if bucket is None else f"/{bucket}/" + quote(key or "", safe=safe)
         query = "&".join(_q(k) if v is None else f"{_q(k)}={_q(v)}" for k, v in params)
         return self.endpoint + path + (f"?{query}" if query else "")
 
