@@ -13,6 +13,7 @@ import pytest
 import requests
 from _emulator_signer import complete, error_of, for_server, initiate, put_part
 
+from oss_provider.emulator.crc import crc64
 from oss_provider.emulator.faults import FaultInjector
 from oss_provider.testing import EmulatorServer
 
@@ -227,4 +228,17 @@ def test_hardening(oss_emulator, s, oss_bucket):
     assert status == 501
     status, _, _ = _raw(srv, "PUT", f"/{oss_bucket}/x", b"", {"Content-Length": "abc"})
     assert status == 400
+    status, headers, body = _raw(srv, "GET", "/x" * 40000)  # request line too long
+    assert status == 414 and b"<Error>" in body and headers["x-oss-request-id"]
     assert oss2_style.request("GET", oss_bucket, "a/../../../b").ok  # still serving
+
+
+def test_chunked_body(s, oss_bucket):
+    uid = initiate(s, oss_bucket, "chunked.bin")
+    chunks = [b"a" * 70000, b"b" * 5, b"c" * 40000]
+    resp = put_part(s, oss_bucket, "chunked.bin", uid, 1, iter(chunks))  # no length -> chunked
+    assert resp.status_code == 200, resp.text
+    body = b"".join(chunks)
+    assert resp.headers["x-oss-hash-crc64ecma"] == str(crc64(body))
+    assert complete(s, oss_bucket, "chunked.bin", uid, [(1, resp.headers["ETag"])]).ok
+    assert s.request("GET", oss_bucket, "chunked.bin").content == body

@@ -9,6 +9,7 @@ import sys
 import threading
 
 from .auth import parse_credentials
+from .errors import ServiceError
 from .server import Emulator, build_server
 
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             region=args.region,
         )
         server = build_server(args.host, args.port, app)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ServiceError) as exc:
         print(f"oss emulator: {exc}", file=sys.stderr)
         return 2
 

@@ -287,7 +287,14 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
         try:
             self.raw_requestline = self.rfile.readline(65537)
             if len(self.raw_requestline) > 65536:
-                self.send_error(414)
+                self.requestline = self.request_version = self.command = ""
+                rest, budget = self.raw_requestline, 1024 * 1024
+                while not rest.endswith(b"\n") and budget > 0:  # read the line out, then answer
+                    rest = self.rfile.readline(65536)
+                    budget -= len(rest)
+                    if not rest:
+                        break
+                self.send_error(414, "The request line is too long.")
                 return
             if not self.raw_requestline:
                 self.close_connection = True
@@ -299,6 +306,26 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
             self._reset()
         except (ConnectionError, TimeoutError, OSError):
             self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Malformed HTTP (bad request line, huge headers): still an OSS-shaped XML answer."""
+        err = ServiceError(
+            "InvalidArgument" if code < 500 else "InternalError",
+            message or "The request is not valid HTTP.",
+            status=code,
+        )
+        request_id = self.server.app.new_request_id()
+        headers = getattr(self, "headers", None)
+        body = error_document(err, request_id, headers.get("Host", "") if headers else "")
+        self.close_connection = True
+        self.send_response(code)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-oss-request-id", request_id)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
 
     def _reset(self) -> None:
         """Drop the connection with RST (linger 0), as a network failure would."""
