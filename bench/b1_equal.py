@@ -1,0 +1,74 @@
+"""B1 upload, equal settings: same file, part size and concurrency for every tool; integrity on."""
+
+from __future__ import annotations
+
+from bench.common import MiB
+from bench.harness import (
+    OURS,
+    Context,
+    ScenarioResult,
+    Target,
+    best_of,
+    emulator,
+    run_upload,
+    tool_args,
+)
+
+TOOLS = ("oss_provider", "oss2", "oss-v2", "bare PUT")
+
+
+def run(ctx: Context) -> ScenarioResult:
+    size, part, conc = ctx.sizes["b1_size"], ctx.sizes["b1_part"], ctx.sizes["b1_conc"]
+    path, crc = ctx.source(size)
+    res = ScenarioResult(
+        "B1",
+        "Upload, equal settings",
+        f"{size / MiB:.0f} MiB file, {part / MiB:g} MiB parts, {conc} connections, integrity "
+        "checks on (ours: Content-MD5 + CRC-64; oss2: CRC-64 via crcmod; v2: default CRC-64); "
+        "bare PUT: no signing, no hashing",
+    )
+    runs: dict[str, list] = {t: [] for t in TOOLS}
+    with emulator() as srv:
+        for rep in range(ctx.repeat):
+            for tool in TOOLS:
+                args = tool_args(
+                    srv,
+                    key=f"b1/{tool}-{rep}.bin",
+                    source=str(path),
+                    size=size,
+                    part_size=part,
+                    concurrency=conc,
+                    mode="file",
+                )
+                runs[tool].append(run_upload("B1", tool, srv, args, crc))
+    res.rows = [best_of(runs[t]) for t in TOOLS]
+    ours, bare = res.row(OURS), res.row("bare PUT")
+    wall_peer, cpu_peer = res.best_peer("wall_s"), res.best_peer("cpu_s")
+    ok = ours is not None and ours.ok
+    res.targets = [
+        Target(
+            f"wall / best peer ({wall_peer.tool if wall_peer else '-'})",
+            ours.wall_s / wall_peer.wall_s if ok and wall_peer else None,
+            0.9,
+            unit="x",
+        ),
+        Target(
+            "throughput / bare-PUT ceiling",
+            bare.wall_s / ours.wall_s if ok and bare and bare.ok else None,
+            0.8,
+            op="ge",
+            unit="x",
+        ),
+        Target(
+            f"client CPU / best peer ({cpu_peer.tool if cpu_peer else '-'})",
+            ours.cpu_s / cpu_peer.cpu_s if ok and cpu_peer else None,
+            0.6,
+            unit="x",
+        ),
+        Target(
+            "peak RSS (MiB)",
+            ours.peak_rss_mib if ok else None,
+            64 + conc * part / MiB,
+        ),
+    ]
+    return res

@@ -1,0 +1,207 @@
+"""The scenario runner's shared state: sizes (full or smoke), servers, results and targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Measurement, MiB, MiniOSS, make_source_file, run_child, verify_object
+
+TOOL_MODULES = {
+    "oss_provider": "bench.tool_ours",
+    "oss2": "bench.tool_oss2",
+    "oss-v2": "bench.tool_v2",
+    "bare PUT": "bench.tool_bare",
+}
+OURS = "oss_provider"
+
+
+@dataclass
+class Target:
+    """One goal from the issue: ``value`` compared with ``limit`` (``le``: value <= limit)."""
+
+    name: str
+    value: float | None
+    limit: float
+    op: str = "le"
+    unit: str = ""
+
+    @property
+    def met(self) -> bool:
+        if self.value is None:
+            return False
+        return self.value <= self.limit if self.op == "le" else self.value >= self.limit
+
+    def text(self) -> str:
+        sign = "<=" if self.op == "le" else ">="
+        val = "n/a" if self.value is None else f"{self.value:.3g}{self.unit}"
+        return f"{self.name}: {val} (target {sign} {self.limit:.3g}{self.unit}) {'MET' if self.met else 'MISSED'}"
+
+
+@dataclass
+class ScenarioResult:
+    key: str  # "B1"
+    title: str
+    settings: str
+    rows: list[Measurement] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def row(self, tool: str) -> Measurement | None:
+        return next((r for r in self.rows if r.tool == tool), None)
+
+    def best_peer(
+        self, attr: str, peers: tuple[str, ...] = ("oss2", "oss-v2")
+    ) -> Measurement | None:
+        ok = [r for r in self.rows if r.tool in peers and r.ok]
+        return min(ok, key=lambda r: getattr(r, attr)) if ok else None
+
+
+@dataclass
+class Context:
+    """What every scenario gets: the mode, a work directory and the shared source file."""
+
+    smoke: bool
+    workdir: Path
+    sizes: dict[str, Any]
+    repeat: int = 1
+    _sources: dict[int, tuple[Path, int]] = field(default_factory=dict)
+
+    def source(self, size: int) -> tuple[Path, int]:
+        """A file of ``size`` random bytes (made once, shared by every tool); (path, CRC-64)."""
+        if size not in self._sources:
+            path = self.workdir / f"source-{size}.bin"
+            t0 = time.perf_counter()
+            crc = make_source_file(path, size)
+            log(
+                f"  source {path.name}: {size / MiB:.0f} MiB written in {time.perf_counter() - t0:.1f} s"
+            )
+            self._sources[size] = (path, crc)
+        return self._sources[size]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def emulator(**kwargs: Any):
+    """An emulator process (``oss_provider.testing.EmulatorServer``) with the bench bucket."""
+    from oss_provider.testing import EmulatorServer
+
+    kwargs.setdefault("buckets", ("bench",))
+    return EmulatorServer(**kwargs)
+
+
+def tool_args(srv: Any, endpoint: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "endpoint": endpoint or srv.endpoint,
+        "ak": srv.access_key_id,
+        "sk": srv.access_key_secret,
+        "region": srv.region,
+        "bucket": "bench",
+        **extra,
+    }
+
+
+def run_upload(
+    scenario: str,
+    tool: str,
+    srv: Any,
+    args: dict[str, Any],
+    crc: int | None,
+    *,
+    stdin_file: Path | None = None,
+) -> Measurement:
+    """Run one upload child, check the stored object (size, CRC-64), delete it."""
+    module = TOOL_MODULES[tool]
+    if stdin_file is not None:
+        with open(stdin_file, "rb") as f:
+            # a pipe, so the child sees a non-seekable stream; ``cat`` is not counted in its rusage
+            producer = subprocess.Popen(["cat"], stdin=f, stdout=subprocess.PIPE)
+            try:
+                m = run_child(scenario, tool, module, args, stdin=producer.stdout)
+            finally:
+                producer.stdout.close()
+                producer.kill()
+                producer.wait()
+    else:
+        m = run_child(scenario, tool, module, args)
+    mini = MiniOSS(srv.endpoint, srv.access_key_id, srv.access_key_secret)
+    if m.ok:
+        problem = verify_object(mini, args["bucket"], args["key"], args["size"], crc)
+        if problem:
+            m.ok, m.error = False, problem
+    try:
+        mini.delete(args["bucket"], args["key"])
+    except RuntimeError:
+        pass
+    log(
+        f"  {scenario} {tool:<13} {'ok ' if m.ok else 'FAIL'} wall {m.wall_s:7.2f} s  "
+        f"cpu {m.cpu_s:6.2f} s  rss {m.peak_rss_mib:7.1f} MiB  {m.mb_per_s:7.1f} MB/s"
+        + (f"  {m.error[-400:]}" if m.error else "")
+    )
+    return m
+
+
+def best_of(runs: list[Measurement]) -> Measurement:
+    """The run with the lowest wall time among the successful ones (else the last)."""
+    ok = [r for r in runs if r.ok]
+    best = min(ok, key=lambda r: r.wall_s) if ok else runs[-1]
+    if len(runs) > 1:
+        best.extra["all_wall_s"] = [round(r.wall_s, 2) for r in runs]
+    return best
+
+
+@contextmanager
+def throttling_proxy(upstream: str, mbit: float) -> Iterator[str]:
+    """``bench.proxy`` in front of ``upstream`` (host:port); yields the proxy's endpoint."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.proxy", "--upstream", upstream, "--mbit", str(mbit)],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )
+    try:
+        line = proc.stdout.readline().decode()
+        if "listening on" not in line:
+            raise RuntimeError(f"the throttling proxy did not start: {line!r}")
+        yield line.rsplit(" ", 1)[1].strip()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+
+
+def dump(results: list[ScenarioResult]) -> str:
+    return json.dumps(
+        [
+            {
+                "key": r.key,
+                "title": r.title,
+                "settings": r.settings,
+                "rows": [m.to_dict() for m in r.rows],
+                "targets": [{"text": t.text(), "met": t.met} for t in r.targets],
+                "notes": r.notes,
+            }
+            for r in results
+        ],
+        indent=1,
+    )
