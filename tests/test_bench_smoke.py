@@ -1,0 +1,63 @@
+"""The benchmark harness still works: ``python -m bench --smoke`` runs every scenario on tiny sizes.
+
+Only the harness is checked here (every tool uploads, every stored object matches its source,
+the report and chart are written); speed is measured by ``make bench``, never in tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_EXTRA = ("oss2", "alibabacloud_oss_v2", "psutil", "matplotlib")
+_missing = [m for m in BENCH_EXTRA if importlib.util.find_spec(m) is None]
+
+pytestmark = pytest.mark.skipif(
+    bool(_missing),
+    reason=f"the 'bench' extra is not installed (missing {', '.join(_missing)}): "
+    "pip install -e '.[test,bench]'",
+)
+
+
+def test_bench_smoke_runs_every_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    raw = tmp_path / "results.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--json", str(raw)],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    results = json.loads(raw.read_text())
+    assert [r["key"] for r in results] == ["B1", "B2", "B3", "B4", "B5"]
+    tools = {r["key"]: {row["tool"] for row in r["rows"]} for r in results}
+    assert tools["B1"] == {"oss_provider", "oss2", "oss-v2", "bare PUT"}
+    assert tools["B2"] == {"oss_provider", "oss2", "oss-v2"}
+    assert tools["B3"] == {"oss_provider", "oss-v2"}
+    assert tools["B4"] == {"oss_provider", "oss2"}
+    assert tools["B5"] == {"oss_provider"}
+    for r in results:
+        for row in r["rows"]:
+            assert row["ok"], (r["key"], row["tool"], row["error"])
+            assert row["wall_s"] > 0 and row["peak_rss_mib"] > 10, (r["key"], row)
+        assert r["targets"], f"{r['key']} checks no target"
+    b4 = {row["tool"]: row["extra"] for row in results[3]["rows"]}
+    assert b4["oss2"]["aborted"] == b4["oss_provider"]["aborted"] == 40
+    assert results[4]["rows"][0]["extra"]["xcom_bytes"] > 0
+    md = (out / "RESULTS.md").read_text()
+    for key in ("B1", "B2", "B3", "B4", "B5", "## Machine", "oss2 ", "SMOKE RUN"):
+        assert key in md
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ratio ours/best peer" in proc.stdout
