@@ -1,0 +1,69 @@
+"""Checks that fail fast, before any request, with an error that says how to fix the input."""
+
+from __future__ import annotations
+
+import re
+
+from oss_provider.client.limits import (
+    MAX_KEY_BYTES,
+    MAX_PART_NUMBER,
+    MAX_PART_SIZE,
+    MIN_PART_NUMBER,
+    MIN_PART_SIZE,
+)
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def validate_part_number(part_number: int) -> int:
+    if isinstance(part_number, bool) or not isinstance(part_number, int):
+        raise ValueError(f"part number must be an integer, got {part_number!r}")
+    if not MIN_PART_NUMBER <= part_number <= MAX_PART_NUMBER:
+        raise ValueError(
+            f"part number {part_number} is out of range: OSS accepts 1..10000 inclusive"
+        )
+    return part_number
+
+
+def validate_part_size(part_size: int) -> int:
+    if isinstance(part_size, bool) or not isinstance(part_size, int):
+        raise ValueError(f"part size must be an integer number of bytes, got {part_size!r}")
+    if part_size < MIN_PART_SIZE:
+        raise ValueError(
+            f"part size {part_size} B is below OSS's minimum of 100 KiB ({MIN_PART_SIZE} B); "
+            "use a larger part_size (8 MiB is a good default)"
+        )
+    if part_size > MAX_PART_SIZE:
+        raise ValueError(
+            f"part size {part_size} B is above OSS's maximum of 5 GiB ({MAX_PART_SIZE} B); "
+            "use a smaller part_size"
+        )
+    return part_size
+
+
+def validate_key(key: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValueError("object key must be a non-empty string")
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise ValueError(f"object key is {size} bytes of UTF-8; OSS allows at most 1023")
+    if key[0] in "/\\":
+        raise ValueError(
+            f"object key {key[:80]!r} starts with {key[0]!r}; OSS keys must not. Drop the leading "
+            "character (use 'dir/file', not '/dir/file')"
+        )
+    bad = [c for c in key if ord(c) < 0x20 or ord(c) == 0x7F]
+    if bad:
+        raise ValueError(
+            f"object key {key[:80]!r} contains control characters ({bad[0]!r}); remove them"
+        )
+    return key
+
+
+def validate_bucket_name(bucket: str) -> str:
+    if not isinstance(bucket, str) or not _BUCKET_RE.match(bucket):
+        raise ValueError(
+            f"bucket name {bucket!r} is not valid: use 3-63 characters of lower-case letters, "
+            "digits and '-', starting and ending with a letter or digit"
+        )
+    return bucket
