@@ -23,15 +23,76 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 # Query parameters that V1 signs (oss-api.md section 5); all others are left out of the resource.
 V1_SUBRESOURCES = frozenset(
-    """acl uploads location cors logging website referer lifecycle delete append tagging objectMeta
-    uploadId partNumber security-token position img style styleName replication replicationProgress
-    replicationLocation cname bucketInfo comp qos live status vod startTime endTime symlink
-    x-oss-process response-content-type response-content-language response-expires
-    response-cache-control response-content-disposition response-content-encoding restore callback
-    callback-var versions versioning versionId policy encryption requestPayment x-oss-traffic-limit
-    x-oss-request-payer sequential inventory inventoryId continuation-token worm wormId wormExtend
-    transferAcceleration metaQuery resourceGroup regionList stat objectInfo qosInfo asyncFetch group
-    link x-oss-async-process""".split()
+    [
+        "acl",
+        "uploads",
+        "location",
+        "cors",
+        "logging",
+        "website",
+        "referer",
+        "lifecycle",
+        "delete",
+        "append",
+        "tagging",
+        "objectMeta",
+        "uploadId",
+        "partNumber",
+        "security-token",
+        "position",
+        "img",
+        "style",
+        "styleName",
+        "replication",
+        "replicationProgress",
+        "replicationLocation",
+        "cname",
+        "bucketInfo",
+        "comp",
+        "qos",
+        "live",
+        "status",
+        "vod",
+        "startTime",
+        "endTime",
+        "symlink",
+        "x-oss-process",
+        "response-content-type",
+        "response-content-language",
+        "response-expires",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "restore",
+        "callback",
+        "callback-var",
+        "versions",
+        "versioning",
+        "versionId",
+        "policy",
+        "encryption",
+        "requestPayment",
+        "x-oss-traffic-limit",
+        "x-oss-request-payer",
+        "sequential",
+        "inventory",
+        "inventoryId",
+        "continuation-token",
+        "worm",
+        "wormId",
+        "wormExtend",
+        "transferAcceleration",
+        "metaQuery",
+        "resourceGroup",
+        "regionList",
+        "stat",
+        "objectInfo",
+        "qosInfo",
+        "asyncFetch",
+        "group",
+        "link",
+        "x-oss-async-process",
+    ]
 )
 
 

@@ -17,7 +17,7 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 def validate_part_number(part_number: int) -> int:
     if isinstance(part_number, bool) or not isinstance(part_number, int):
-        raise ValueError(f"part number must be an integer, got {part_number!r}")
+        raise ValueError(f"part number must be an integer, got {part_number!r}")  # noqa: TRY004
     if not MIN_PART_NUMBER <= part_number <= MAX_PART_NUMBER:
         raise ValueError(
             f"part number {part_number} is out of range: OSS accepts 1..10000 inclusive"
@@ -27,7 +27,7 @@ def validate_part_number(part_number: int) -> int:
 
 def validate_part_size(part_size: int) -> int:
     if isinstance(part_size, bool) or not isinstance(part_size, int):
-        raise ValueError(f"part size must be an integer number of bytes, got {part_size!r}")
+        raise ValueError(f"part size must be an integer number of bytes, got {part_size!r}")  # noqa: TRY004
     if part_size < MIN_PART_SIZE:
         raise ValueError(
             f"part size {part_size} B is below OSS's minimum of 100 KiB ({MIN_PART_SIZE} B); "

@@ -1,0 +1,649 @@
+"""OSSClient: one method per OSS REST call used for multipart uploads (no Airflow import)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Self
+from urllib.parse import quote, urlencode
+
+import requests
+
+from oss_provider.client import xml as oss_xml
+from oss_provider.client.checksums import combine_part_crcs, crc64, md5_base64
+from oss_provider.client.endpoint import parse_endpoint, region_from_host
+from oss_provider.client.errors import (
+    IntegrityError,
+    NoSuchKey,
+    NoSuchUpload,
+    OSSClientError,
+    OSSError,
+    OSSTransportError,
+)
+from oss_provider.client.http import Request, Transport, response_date
+from oss_provider.client.limits import MAX_LIST_PAGE
+from oss_provider.client.models import (
+    CompletedObject,
+    Credentials,
+    ObjectInfo,
+    PartInfo,
+    PartsPage,
+    UploadedPart,
+    UploadInfo,
+    UploadsPage,
+)
+from oss_provider.client.signing import normalize_params, presign_params
+from oss_provider.client.validation import (
+    validate_bucket_name,
+    validate_key,
+    validate_part_number,
+)
+
+log = logging.getLogger(__name__)
+DEFAULT_LOCAL_REGION = "cn-hangzhou"
+
+
+def _crc_header(resp: requests.Response) -> int | None:
+    value = resp.headers.get("x-oss-hash-crc64ecma")
+    return int(value) if value and value.isdigit() else None
+
+
+def _page_size(value: int) -> int:
+    if not 1 <= int(value) <= MAX_LIST_PAGE:
+        raise ValueError(f"page size {value} is out of range: OSS lists 1..1000 entries per page")
+    return int(value)
+
+
+class OSSClient:
+    """A thread-safe OSS client: share one per process; it keeps one connection pool."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        credentials: Credentials | Callable[[], Credentials],
+        *,
+        region: str | None = None,
+        signature_version: str = "v4",
+        addressing: str = "auto",
+        verify: bool | str = True,
+        connect_timeout: float = 10,
+        read_timeout: float = 120,
+        max_retries: int = 3,
+        pool_size: int = 32,
+    ) -> None:
+        parsed = parse_endpoint(endpoint, addressing)
+        if signature_version not in ("v4", "v1"):
+            raise ValueError(f"signature_version must be 'v4' or 'v1', got {signature_version!r}")
+        region = region or region_from_host(parsed.host)
+        if region is None and parsed.path_style:
+            region = DEFAULT_LOCAL_REGION
+        if signature_version == "v4" and not region:
+            raise ValueError(
+                f"cannot tell the region of endpoint {endpoint!r} for V4 signing; "
+                "set region (e.g. 'cn-hangzhou')"
+            )
+        self._credentials_source = credentials
+        self.transport = Transport(
+            parsed,
+            self._current_credentials,
+            region=region,
+            signature_version=signature_version,
+            verify=verify,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_retries=max_retries,
+            pool_size=pool_size,
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _current_credentials(self) -> Credentials:
+        source = self._credentials_source
+        creds = source() if callable(source) else source
+        if not creds.access_key_id or not creds.access_key_secret:
+            raise ValueError("OSS credentials need both an AccessKey ID and an AccessKey secret")
+        return creds
+
+    @property
+    def endpoint(self) -> str:
+        ep = self.transport.endpoint
+        return f"{ep.scheme}://{ep.netloc}"
+
+    @property
+    def region(self) -> str | None:
+        return self.transport.region
+
+    @property
+    def signature_version(self) -> str:
+        return self.transport.signature_version
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"OSSClient(endpoint={self.endpoint!r}, region={self.region!r})"
+
+    def _send(self, operation: str, method: str, bucket: str | None, key: str | None = None, **kw):
+        if bucket is not None:
+            validate_bucket_name(bucket)
+        if key is not None:
+            validate_key(key)
+        return self.transport.send(Request(operation, method, bucket, key, **kw))
+
+    # -- multipart ---------------------------------------------------------------------------
+    def initiate_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
+        server_side_encryption: str | None = None,
+        tagging: Mapping[str, str] | str | None = None,
+        forbid_overwrite: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Start an upload and return its upload id; headers here become the object's metadata."""
+        hdrs = dict(headers or {})
+        hdrs["Content-Type"] = content_type or "application/octet-stream"
+        for name, value in (metadata or {}).items():
+            hdrs[f"x-oss-meta-{name}"] = str(value)
+        if storage_class:
+            hdrs["x-oss-storage-class"] = storage_class
+        if server_side_encryption:
+            hdrs["x-oss-server-side-encryption"] = server_side_encryption
+        if tagging:
+            hdrs["x-oss-tagging"] = tagging if isinstance(tagging, str) else urlencode(tagging)
+        if forbid_overwrite is not None:
+            hdrs["x-oss-forbid-overwrite"] = "true" if forbid_overwrite else "false"
+        resp = self._send(
+            "InitiateMultipartUpload", "POST", bucket, key, params=[("uploads", None)], headers=hdrs
+        )
+        return oss_xml.parse_initiate(resp.content)
+
+    def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        data: bytes | bytearray | memoryview,
+        *,
+        content_md5: bool = True,
+    ) -> UploadedPart:
+        """Store one part (replacing any part with that number); verified by MD5 and CRC-64."""
+        validate_part_number(part_number)
+        body = data if isinstance(data, bytes) else bytes(data)
+        headers = {"Content-MD5": md5_base64(body)} if content_md5 else {}
+        local_crc = crc64(body)
+        resp = self._send(
+            "UploadPart",
+            "PUT",
+            bucket,
+            key,
+            params=[("partNumber", str(part_number)), ("uploadId", upload_id)],
+            headers=headers,
+            body=body,
+        )
+        server_crc = _crc_header(resp)
+        if server_crc is not None and server_crc != local_crc:
+            raise IntegrityError(
+                f"part {part_number} of {key!r}: OSS stored CRC-64 {server_crc}, the sent bytes "
+                f"have {local_crc}; the part was corrupted in transit, upload it again"
+            )
+        etag = oss_xml.strip_etag(resp.headers.get("ETag"))
+        return UploadedPart(part_number, etag, len(body), local_crc)
+
+    def upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source_bucket: str,
+        source_key: str,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        source_version_id: str | None = None,
+    ) -> UploadedPart:
+        """Copy a byte range of an existing object into a part, server-side (no bytes through us)."""
+        validate_part_number(part_number)
+        validate_bucket_name(source_bucket)
+        validate_key(source_key)
+        source = f"/{source_bucket}/{quote(source_key, safe='')}"
+        if source_version_id:
+            source += f"?versionId={source_version_id}"
+        headers = {"x-oss-copy-source": source}
+        if byte_range is not None:
+            first, last = byte_range
+            if first < 0 or last < first:
+                raise ValueError(
+                    f"byte_range {byte_range} must be (first, last) with 0 <= first <= last"
+                )
+            headers["x-oss-copy-source-range"] = f"bytes={first}-{last}"
+        resp = self._send(
+            "UploadPartCopy",
+            "PUT",
+            bucket,
+            key,
+            params=[("partNumber", str(part_number)), ("uploadId", upload_id)],
+            headers=headers,
+        )
+        etag = oss_xml.parse_copy_part(resp.content)
+        if byte_range is not None:
+            size = byte_range[1] - byte_range[0] + 1
+        else:
+            size = int(resp.headers.get("x-oss-copy-source-size") or 0) or self._size_of(
+                source_bucket, source_key
+            )
+        return UploadedPart(part_number, etag, size, _crc_header(resp))
+
+    def _size_of(self, bucket: str, key: str) -> int:
+        return self.head_object(bucket, key).size or 0
+
+    def complete_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Iterable[UploadedPart | Mapping[str, Any]] = (),
+        *,
+        complete_all: bool = False,
+        forbid_overwrite: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> CompletedObject:
+        """Stitch the parts into the object; confirmed by HEAD when the answer is lost."""
+        by_number: dict[int, UploadedPart] = {}
+        for part in parts:
+            item = UploadedPart.from_dict(part)  # type: ignore[arg-type]
+            validate_part_number(item.part_number)
+            by_number[item.part_number] = item  # the last one listed wins
+        ordered = [by_number[n] for n in sorted(by_number)]
+        if not ordered and not complete_all:
+            raise ValueError("Complete needs at least one part (or complete_all=True)")
+        hdrs = dict(headers or {})
+        if forbid_overwrite is not None:
+            hdrs["x-oss-forbid-overwrite"] = "true" if forbid_overwrite else "false"
+        body = None
+        if complete_all:
+            hdrs["x-oss-complete-all"] = "yes"
+        else:
+            body = oss_xml.complete_body(ordered)
+            hdrs["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+        expected_crc = None
+        if ordered and all(p.crc64 is not None for p in ordered):
+            expected_crc = combine_part_crcs((p.crc64, p.size) for p in ordered)  # type: ignore[misc]
+        request = Request(
+            "CompleteMultipartUpload",
+            "POST",
+            bucket,
+            key,
+            params=[("uploadId", upload_id)],
+            headers=hdrs,
+            body=body,
+            retryable=False,
+        )
+        validate_key(key)
+        attempts = self.transport.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                resp = self.transport.send(request)
+            except OSSTransportError:
+                confirmed = self._confirm_complete(bucket, key, ordered, expected_crc)
+                if confirmed is not None:
+                    return confirmed
+                if attempt + 1 >= attempts:
+                    raise
+            except NoSuchUpload:
+                if attempt == 0:
+                    raise
+                confirmed = self._confirm_complete(bucket, key, ordered, expected_crc)
+                if confirmed is not None:
+                    return confirmed
+                raise
+            except OSSError as exc:
+                if not exc.retryable or attempt + 1 >= attempts:
+                    raise
+            else:
+                return self._completed(bucket, key, resp, ordered, expected_crc)
+            import time
+
+            time.sleep(self.transport.backoff(attempt + 1))
+        raise OSSClientError("CompleteMultipartUpload: retries exhausted")  # pragma: no cover
+
+    def _completed(self, bucket, key, resp, ordered, expected_crc) -> CompletedObject:
+        fields = oss_xml.parse_complete(resp.content)
+        server_crc = _crc_header(resp)
+        if expected_crc is not None and server_crc is not None and server_crc != expected_crc:
+            raise IntegrityError(
+                f"{key!r}: OSS reports CRC-64 {server_crc} for the completed object, the parts "
+                f"combine to {expected_crc}; the object does not hold the uploaded bytes"
+            )
+        return CompletedObject(
+            bucket=bucket,
+            key=key,
+            etag=oss_xml.strip_etag(fields.get("ETag") or resp.headers.get("ETag")),
+            size=sum(p.size for p in ordered) if ordered else None,
+            crc64=server_crc if server_crc is not None else expected_crc,
+            version_id=resp.headers.get("x-oss-version-id"),
+            request_id=resp.headers.get("x-oss-request-id"),
+        )
+
+    def _confirm_complete(self, bucket, key, ordered, expected_crc) -> CompletedObject | None:
+        """After a lost Complete answer: does the object hold exactly these parts?"""
+        try:
+            info = self.head_object(bucket, key)
+        except (NoSuchKey, OSSTransportError):
+            return None
+        size = sum(p.size for p in ordered)
+        if ordered and info.size != size:
+            return None
+        if expected_crc is not None and info.crc64 is not None:
+            if info.crc64 != expected_crc:
+                return None
+        else:
+            digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in ordered)).hexdigest()
+            if info.etag != f"{digest.upper()}-{len(ordered)}":
+                return None
+        log.warning("Complete of %r lost its answer; HEAD confirms the object is complete", key)
+        return CompletedObject(
+            bucket=bucket,
+            key=key,
+            etag=info.etag or "",
+            size=info.size,
+            crc64=info.crc64,
+            request_id=info.request_id,
+            confirmed_by_head=True,
+        )
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> bool:
+        """Abort; True if this call aborted it, False if it was already gone."""
+        try:
+            self._send(
+                "AbortMultipartUpload", "DELETE", bucket, key, params=[("uploadId", upload_id)]
+            )
+        except NoSuchUpload:
+            return False
+        return True
+
+    def list_parts(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        *,
+        max_parts: int = 1000,
+        part_number_marker: int = 0,
+    ) -> PartsPage:
+        params = [("uploadId", upload_id), ("max-parts", str(_page_size(max_parts)))]
+        if part_number_marker:
+            params.append(("part-number-marker", str(int(part_number_marker))))
+        resp = self._send("ListParts", "GET", bucket, key, params=params)
+        return oss_xml.parse_list_parts(resp.content, bucket, key, upload_id)
+
+    def iter_parts(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        *,
+        page_size: int = 1000,
+        part_number_marker: int = 0,
+    ) -> Iterator[PartInfo]:
+        marker = part_number_marker
+        while True:
+            page = self.list_parts(
+                bucket, key, upload_id, max_parts=page_size, part_number_marker=marker
+            )
+            yield from page.parts
+            if not page.is_truncated:
+                return
+            if page.next_part_number_marker <= marker:
+                raise OSSClientError(
+                    f"ListParts of {key!r} returned a marker that does not advance "
+                    f"({page.next_part_number_marker}); stopping to avoid an endless loop"
+                )
+            marker = page.next_part_number_marker
+
+    def list_multipart_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        max_uploads: int = 1000,
+    ) -> UploadsPage:
+        params: list[tuple[str, str | None]] = [
+            ("uploads", None),
+            ("encoding-type", "url"),
+            ("max-uploads", str(_page_size(max_uploads))),
+        ]
+        for name, value in (
+            ("prefix", prefix),
+            ("delimiter", delimiter),
+            ("key-marker", key_marker),
+            ("upload-id-marker", upload_id_marker),
+        ):
+            if value:
+                params.append((name, value))
+        resp = self._send("ListMultipartUploads", "GET", bucket, params=params)
+        return oss_xml.parse_list_uploads(resp.content, bucket, response_date(resp))
+
+    def iter_multipart_upload_pages(
+        self,
+        bucket: str,
+        *,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[UploadsPage]:
+        """Every page, following key-marker + upload-id-marker; stops if they fail to advance."""
+        marker = (key_marker or "", upload_id_marker or "")
+        while True:
+            page = self.list_multipart_uploads(
+                bucket,
+                prefix=prefix,
+                delimiter=delimiter,
+                key_marker=marker[0] or None,
+                upload_id_marker=marker[1] or None,
+                max_uploads=page_size,
+            )
+            yield page
+            if not page.is_truncated:
+                return
+            nxt = (page.next_key_marker, page.next_upload_id_marker)
+            if nxt <= marker or not nxt[0]:
+                raise OSSClientError(
+                    f"ListMultipartUploads of bucket {bucket!r} returned markers that do not "
+                    f"advance ({nxt!r} after {marker!r}); stopping to avoid an endless loop"
+                )
+            marker = nxt
+
+    def iter_multipart_uploads(self, bucket: str, **kwargs: Any) -> Iterator[UploadInfo]:
+        for page in self.iter_multipart_upload_pages(bucket, **kwargs):
+            yield from page.uploads
+
+    # -- objects -----------------------------------------------------------------------------
+    def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        resp = self._send("HeadObject", "HEAD", bucket, key)
+        return self._object_info(bucket, key, resp)
+
+    def _object_info(self, bucket: str, key: str, resp: requests.Response) -> ObjectInfo:
+        h = resp.headers
+        length = h.get("Content-Length")
+        last_modified = response_date_header(h.get("Last-Modified"))
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=int(length) if length and length.isdigit() else None,
+            etag=oss_xml.strip_etag(h.get("ETag")) or None,
+            crc64=_crc_header(resp),
+            content_type=h.get("Content-Type"),
+            last_modified=last_modified,
+            object_type=h.get("x-oss-object-type"),
+            metadata={
+                k[len("x-oss-meta-") :]: v
+                for k, v in h.items()
+                if k.lower().startswith("x-oss-meta-")
+            },
+            request_id=h.get("x-oss-request-id"),
+        )
+
+    def get_object(
+        self, bucket: str, key: str, *, byte_range: tuple[int, int] | None = None
+    ) -> bytes:
+        headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
+        return self._send("GetObject", "GET", bucket, key, headers=headers).content
+
+    def open_object(
+        self, bucket: str, key: str, *, byte_range: tuple[int, int] | None = None
+    ) -> requests.Response:
+        """A streamed GET; the caller reads ``iter_content`` and closes the response."""
+        headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
+        return self._send("GetObject", "GET", bucket, key, headers=headers, stream=True)
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        body = data if isinstance(data, bytes) else bytes(data)
+        hdrs = dict(headers or {})
+        hdrs["Content-Type"] = content_type or "application/octet-stream"
+        hdrs["Content-MD5"] = md5_base64(body)
+        for name, value in (metadata or {}).items():
+            hdrs[f"x-oss-meta-{name}"] = str(value)
+        resp = self._send("PutObject", "PUT", bucket, key, headers=hdrs, body=body)
+        server_crc = _crc_header(resp)
+        local_crc = crc64(body)
+        if server_crc is not None and server_crc != local_crc:
+            raise IntegrityError(f"{key!r}: OSS stored CRC-64 {server_crc}, sent {local_crc}")
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=len(body),
+            etag=oss_xml.strip_etag(resp.headers.get("ETag")),
+            crc64=local_crc,
+            content_type=hdrs["Content-Type"],
+            request_id=resp.headers.get("x-oss-request-id"),
+        )
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        self._send("DeleteObject", "DELETE", bucket, key)
+
+    def list_objects(
+        self, bucket: str, *, prefix: str | None = None, max_keys: int = 1000
+    ) -> list[dict]:
+        """Every object under ``prefix`` (ListObjectsV2, all pages)."""
+        out: list[dict] = []
+        token: str | None = None
+        while True:
+            params: list[tuple[str, str | None]] = [
+                ("list-type", "2"),
+                ("encoding-type", "url"),
+                ("max-keys", str(_page_size(max_keys))),
+            ]
+            if prefix:
+                params.append(("prefix", prefix))
+            if token:
+                params.append(("continuation-token", token))
+            resp = self._send("ListObjectsV2", "GET", bucket, params=params)
+            entries, token = oss_xml.parse_list_objects(resp.content)
+            out.extend(entries)
+            if not token:
+                return out
+
+    # -- buckets -----------------------------------------------------------------------------
+    def put_bucket(self, bucket: str) -> None:
+        self._send("PutBucket", "PUT", bucket)
+
+    def delete_bucket(self, bucket: str) -> None:
+        self._send("DeleteBucket", "DELETE", bucket)
+
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            self.list_multipart_uploads(bucket, max_uploads=1)
+        except OSSError as exc:
+            if exc.code == "NoSuchBucket":
+                return False
+            raise
+        return True
+
+    def get_bucket_lifecycle(self, bucket: str) -> list[dict]:
+        try:
+            resp = self._send("GetBucketLifecycle", "GET", bucket, params=[("lifecycle", None)])
+        except OSSError as exc:
+            if exc.code == "NoSuchLifecycle":
+                return []
+            raise
+        return oss_xml.parse_lifecycle(resp.content)
+
+    def put_bucket_lifecycle(self, bucket: str, rules: list[dict]) -> None:
+        body = oss_xml.lifecycle_body(rules)
+        self._send(
+            "PutBucketLifecycle",
+            "PUT",
+            bucket,
+            params=[("lifecycle", None)],
+            headers={"Content-MD5": md5_base64(body)},
+            body=body,
+        )
+
+    def presign_url(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        *,
+        expires: int = 3600,
+        params: Mapping[str, str | None] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """A URL anyone can use until it expires (V4: at most 7 days)."""
+        import time
+
+        from oss_provider.client.signing import canonical_query
+
+        validate_bucket_name(bucket)
+        validate_key(key)
+        query = presign_params(
+            method.upper(),
+            bucket,
+            key,
+            normalize_params(params),
+            self._current_credentials(),
+            version=self.signature_version,
+            region=self.region,
+            when=time.time(),
+            expires=expires,
+            headers=headers,
+        )
+        return self.transport.endpoint.url(bucket, key, canonical_query(query))
+
+
+def response_date_header(value: str | None):
+    from email.utils import parsedate_to_datetime
+
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
