@@ -1,0 +1,390 @@
+"""Where the bytes of an upload come from: one small class per kind of source.
+
+Every source hands the transfer engine one part at a time, so memory stays bounded by
+concurrency x part size whatever the source is:
+
+- :class:`LocalFileSource`: a path (or ``file://`` URL); each part is read at its offset with
+  ``os.preadv`` into a caller-owned buffer, so the file is never read whole and threads never share
+  a file position.
+- :class:`FsspecSource`: any fsspec URL or Airflow ``ObjectStoragePath`` whose filesystem serves
+  byte ranges (``s3://``, ``gs://``, ``http(s)://``, ``sftp://``, ``memory://`` ...). It is
+  re-opened by URL in each task, so parts can run on different workers.
+- :class:`OSSObjectSource`: ``oss://bucket/key``; parts are copied server-side with UploadPartCopy,
+  no bytes pass through the worker.
+- :class:`StreamSource`: a non-seekable binary stream (pipe, socket, HTTP body); parts are read
+  in order, one buffer per part slot (the engine bounds the slots).
+
+Each source can :meth:`~Source.check_unchanged`: size and mtime for files, ETag (or mtime) for
+remote objects. A source that changed during an upload raises :class:`SourceChangedError` instead
+of stitching two versions into one object.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from abc import ABC
+from typing import TYPE_CHECKING, Any, BinaryIO, Self
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from oss_provider.client.errors import NoSuchKey, SourceChangedError
+from oss_provider.client.urls import parse_oss_url
+
+if TYPE_CHECKING:
+    from oss_provider.client.api import OSSClient
+
+# fsspec info() keys that change when a remote object is replaced, most specific first.
+_VERSION_KEYS = (
+    "ETag",
+    "etag",
+    "generation",
+    "md5Hash",
+    "VersionId",
+    "LastModified",
+    "last_modified",
+    "mtime",
+    "updated",
+    "modified",
+    "created",
+)
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for logs and errors: no user:password, no query (presigned signatures, tokens)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class Source(ABC):
+    """A readable range of bytes with a known size (or a stream, ``size=None``)."""
+
+    kind: str = "source"
+    #: True when parts are copied server-side (:meth:`read` is not used).
+    server_side_copy: bool = False
+    #: True when parts can only be read once, in order.
+    is_stream: bool = False
+
+    size: int | None
+    description: str
+
+    def fingerprint(self) -> dict[str, Any]:
+        """JSON-able identity of the source's current version (size plus mtime or ETag)."""
+        return {"size": self.size}
+
+    def check_unchanged(self, expected: dict[str, Any] | None = None) -> None:
+        """Raise :class:`SourceChangedError` when the source differs from ``expected`` (default:
+        its fingerprint when it was opened)."""
+        before = self._opened_fingerprint if expected is None else expected
+        now = self.fingerprint()
+        changed = {k: (v, now.get(k)) for k, v in before.items() if now.get(k) != v}
+        if changed:
+            what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
+            raise SourceChangedError(
+                f"{self.description} changed while it was being uploaded ({what}). The upload "
+                "was stopped so that two versions are not stitched into one object; upload "
+                "again once the source is stable."
+            )
+
+    _opened_fingerprint: dict[str, Any]
+
+    def read(self, offset: int, length: int, buffer: bytearray | None = None) -> memoryview:
+        """The ``length`` bytes at ``offset``, into ``buffer`` when given (reused across parts)."""
+        raise NotImplementedError(f"{self.kind} sources do not support ranged reads")
+
+    def close(self) -> None:
+        """Release file descriptors or connections."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r}, size={self.size!r})"
+
+
+def _short_read(source: Source, offset: int, wanted: int, got: int) -> SourceChangedError:
+    return SourceChangedError(
+        f"{source.description}: expected {wanted} bytes at offset {offset} but only {got} "
+        f"could be read; the source shrank (it is {source.size} bytes long when the upload "
+        "started). Upload again once the source is stable."
+    )
+
+
+class LocalFileSource(Source):
+    """A local (or shared-filesystem) file read part by part at its offset."""
+
+    kind = "file"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.description = self.path
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"source file {self.path!r} does not exist; check the path (on Celery or "
+                "Kubernetes workers the file must be on a filesystem every worker can see)"
+            ) from None
+        except IsADirectoryError:
+            raise IsADirectoryError(
+                f"source {self.path!r} is a directory; give the path of one file"
+            ) from None
+        st = os.fstat(self._fd)
+        if stat.S_ISDIR(st.st_mode):
+            os.close(self._fd)
+            raise IsADirectoryError(
+                f"source {self.path!r} is a directory; give the path of one file"
+            )
+        if not stat.S_ISREG(st.st_mode):
+            os.close(self._fd)
+            raise ValueError(
+                f"source {self.path!r} is not a regular file; open it and pass the file object "
+                "to upload it as a stream"
+            )
+        self.size = st.st_size
+        self._opened_fingerprint = self.fingerprint()
+
+    def fingerprint(self) -> dict[str, Any]:
+        try:
+            st = os.stat(self.path)  # by path: catches a file replaced by rename as well
+        except FileNotFoundError:
+            return {"size": None, "mtime_ns": None, "inode": None}
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+
+    def read(self, offset: int, length: int, buffer: bytearray | None = None) -> memoryview:
+        if buffer is None or len(buffer) < length:
+            buffer = bytearray(length)
+        view = memoryview(buffer)[:length]
+        done = 0
+        while done < length:
+            n = os.preadv(self._fd, [view[done:]], offset + done)
+            if n == 0:
+                raise _short_read(self, offset, length, done)
+            done += n
+        return view
+
+    def close(self) -> None:
+        fd, self._fd = getattr(self, "_fd", -1), -1
+        if fd >= 0:
+            os.close(fd)
+
+
+class FsspecSource(Source):
+    """A file on any fsspec filesystem with ranged reads; also accepts an ``ObjectStoragePath``."""
+
+    kind = "fsspec"
+
+    def __init__(self, url: str | None = None, *, fs: Any = None, path: str | None = None) -> None:
+        if fs is None:
+            if url is None:
+                raise ValueError("FsspecSource needs a URL, or a filesystem and a path")
+            try:
+                from fsspec.core import url_to_fs
+            except ImportError:  # pragma: no cover - fsspec ships with Airflow
+                raise ImportError(
+                    f"reading {safe_url(url)} needs fsspec: pip install fsspec (plus the "
+                    "filesystem's package, e.g. s3fs, gcsfs, sshfs)"
+                ) from None
+            fs, path = url_to_fs(url)
+        self.fs = fs
+        self.path = path or ""
+        self.url = url or self._unstrip()
+        self.description = safe_url(self.url)
+        try:
+            info = fs.info(self.path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"source {self.description} does not exist") from None
+        if info.get("type") == "directory":
+            raise IsADirectoryError(f"source {self.description} is a directory; name one file")
+        if info.get("size") is None:
+            raise ValueError(
+                f"source {self.description} does not report its size, so it cannot be split "
+                "into ranges; open it and pass the file object to upload it as a stream"
+            )
+        self.size = int(info["size"])
+        self._opened_fingerprint = self._fingerprint_from(info)
+
+    def _unstrip(self) -> str:
+        proto = self.fs.protocol[0] if isinstance(self.fs.protocol, tuple) else self.fs.protocol
+        return f"{proto}://{self.path}" if "://" not in self.path else self.path
+
+    @staticmethod
+    def _fingerprint_from(info: dict[str, Any]) -> dict[str, Any]:
+        print_ = {"size": info.get("size")}
+        for name in _VERSION_KEYS:
+            if info.get(name) is not None:
+                print_[name] = str(info[name])
+                break
+        return print_
+
+    def fingerprint(self) -> dict[str, Any]:
+        try:
+            info = self.fs.info(self.path, refresh=True)
+        except TypeError:  # filesystems whose info() takes no refresh argument
+            info = self.fs.info(self.path)
+        except FileNotFoundError:
+            return {"size": None}
+        return self._fingerprint_from(info)
+
+    def check_unchanged(self, expected: dict[str, Any] | None = None) -> None:
+        invalidate = getattr(self.fs, "invalidate_cache", None)
+        if invalidate is not None:
+            invalidate(self.path)
+        super().check_unchanged(expected)
+
+    def read(self, offset: int, length: int, buffer: bytearray | None = None) -> memoryview:
+        if length == 0:
+            return memoryview(b"")
+        data = self.fs.cat_file(self.path, start=offset, end=offset + length)
+        if len(data) != length:
+            if len(data) > length:  # a server that ignored the Range header
+                raise ValueError(
+                    f"{self.description} answered a ranged read with {len(data)} bytes instead "
+                    f"of {length}: the server does not support byte ranges. Download the file "
+                    "first or pass it as a stream"
+                )
+            raise _short_read(self, offset, length, len(data))
+        return memoryview(data)
+
+
+class OSSObjectSource(Source):
+    """An OSS object copied server-side, range by range, with UploadPartCopy.
+
+    The client must be able to read the source bucket (same account or a granted one, same
+    region). The source's ETag is checked before Complete.
+    """
+
+    kind = "oss"
+    server_side_copy = True
+
+    def __init__(self, client: OSSClient, bucket: str, key: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.description = f"oss://{bucket}/{key}"
+        try:
+            info = client.head_object(bucket, key)
+        except NoSuchKey:
+            raise FileNotFoundError(f"source object {self.description} does not exist") from None
+        self.size = int(info.size or 0)
+        self.etag = info.etag
+        self.crc64 = info.crc64
+        self._opened_fingerprint = {"size": self.size, "etag": self.etag}
+
+    def fingerprint(self) -> dict[str, Any]:
+        try:
+            info = self.client.head_object(self.bucket, self.key)
+        except NoSuchKey:
+            return {"size": None, "etag": None}
+        return {"size": info.size, "etag": info.etag}
+
+    def read(self, offset: int, length: int, buffer: bytearray | None = None) -> memoryview:
+        if length == 0:
+            return memoryview(b"")
+        data = self.client.get_object(
+            self.bucket, self.key, byte_range=(offset, offset + length - 1)
+        )
+        if len(data) != length:
+            raise _short_read(self, offset, length, len(data))
+        return memoryview(data)
+
+
+class StreamSource(Source):
+    """A non-seekable binary stream, read once, in order, a part at a time.
+
+    ``size`` is optional; when given, the stream must deliver exactly that many bytes.
+    """
+
+    kind = "stream"
+    is_stream = True
+
+    def __init__(self, stream: BinaryIO | Any, size: int | None = None, *, name: str | None = None):
+        if not hasattr(stream, "read"):
+            raise TypeError(f"a stream source needs a .read() method, got {type(stream).__name__}")
+        self.stream = stream
+        self.size = size
+        self.description = name or f"<stream {getattr(stream, 'name', type(stream).__name__)}>"
+        self._opened_fingerprint = {}
+        self._position = 0
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {}
+
+    def read_next(self, length: int) -> bytearray:
+        """The next ``length`` bytes (fewer only at the end of the stream) in a new buffer."""
+        buffer = bytearray(length)
+        view = memoryview(buffer)
+        done = 0
+        readinto = getattr(self.stream, "readinto", None)
+        while done < length:
+            if readinto is not None:
+                n = readinto(view[done:])
+            else:
+                chunk = self.stream.read(length - done)
+                n = len(chunk) if chunk else 0
+                view[done : done + n] = chunk or b""
+            if not n:
+                break
+            done += n
+        view.release()
+        if done < length:
+            del buffer[done:]
+        self._position += done
+        if self.size is not None and (
+            self._position > self.size or (done < length and self._position != self.size)
+        ):
+            raise SourceChangedError(
+                f"{self.description} was declared as {self.size} bytes but delivered "
+                f"{'more' if self._position > self.size else self._position}; pass the right "
+                "size (or none)"
+            )
+        return buffer
+
+
+def open_source(source: Any, *, client: OSSClient | None = None, size: int | None = None) -> Source:
+    """Pick the source class for ``source``: a :class:`Source`, a path, a ``file://`` /
+    ``oss://`` / fsspec URL, an ``ObjectStoragePath``, bytes, or a binary stream."""
+    if isinstance(source, Source):
+        return source
+    if isinstance(source, bytes | bytearray | memoryview):
+        return StreamSource(io.BytesIO(source), len(source), name="<bytes>")
+    if isinstance(source, os.PathLike) and not hasattr(source, "fs"):
+        return LocalFileSource(source)
+    if hasattr(source, "fs") and hasattr(source, "path"):  # ObjectStoragePath / UPath
+        protocol = getattr(source, "protocol", "") or ""
+        if protocol in ("", "file", "local"):
+            return LocalFileSource(str(source.path))
+        if protocol == "oss":
+            return open_source(str(source), client=client)
+        return FsspecSource(str(source), fs=source.fs, path=str(source.path))
+    if isinstance(source, str):
+        text = source.strip()
+        if not text:
+            raise ValueError("source is empty; give a path, a URL or oss://bucket/key")
+        if text.startswith("oss://"):
+            if client is None:
+                raise ValueError(f"copying from {text} needs an OSS client")
+            bucket, key = parse_oss_url(text)
+            if not key:
+                raise ValueError(f"{text} names a bucket, not an object; use oss://bucket/key")
+            return OSSObjectSource(client, bucket, key)
+        if text.startswith("file://"):
+            parts = urlsplit(text)
+            return LocalFileSource(unquote(parts.path))
+        if "://" in text:
+            return FsspecSource(text)
+        return LocalFileSource(os.path.expanduser(text))
+    if hasattr(source, "read"):
+        return StreamSource(source, size)
+    raise TypeError(
+        f"cannot upload from {type(source).__name__}: give a path, a file:// / s3:// / gs:// / "
+        "http(s):// / sftp:// / oss:// URL, an ObjectStoragePath, bytes or a binary stream"
+    )
