@@ -93,8 +93,8 @@ class Source(ABC):
 
     _opened_fingerprint: dict[str, Any]
 
-    def read(self, offset: int, length: int, buffer: bytearray | None = None) -> memoryview:
-        """The ``length`` bytes at ``offset``, into ``buffer`` when given (reused across parts)."""
+    def read(self, offset: int, length: int) -> bytes:
+        """The ``length`` bytes at ``offset``."""
         raise NotImplementedError(f"{self.kind} sources do not support ranged reads")
 
     def close(self) -> None:
@@ -159,17 +159,21 @@ class LocalFileSource(Source):
             return {"size": None, "mtime_ns": None, "inode": None}
         return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
 
-    def read(self, offset: int, length: int, buffer: bytearray | None = None) -> memoryview:
-        if buffer is None or len(buffer) < length:
-            buffer = bytearray(length)
-        view = memoryview(buffer)[:length]
-        done = 0
-        while done < length:
-            n = os.preadv(self._fd, [view[done:]], offset + done)
-            if n == 0:
-                raise _short_read(self, offset, length, done)
-            done += n
-        return view
+    def read(self, offset: int, length: int) -> bytes:
+        # One ``bytes`` object per part, read at its offset (threads never share a position);
+        # the client sends it as is, so no second copy of the part exists.
+        data = os.pread(self._fd, length, offset)
+        if len(data) < length:  # rare short read: keep reading
+            chunks = [data]
+            done = len(data)
+            while done < length:
+                more = os.pread(self._fd, length - done, offset + done)
+                if not more:
+                    raise _short_read(self, offset, length, done)
+                chunks.append(more)
+                done += len(more)
+            data = b"".join(chunks)
+        return data
 
     def close(self) -> None:
         fd, self._fd = getattr(self, "_fd", -1), -1
@@ -226,23 +230,18 @@ class FsspecSource(Source):
         return print_
 
     def fingerprint(self) -> dict[str, Any]:
+        invalidate = getattr(self.fs, "invalidate_cache", None)
+        if invalidate is not None:  # s3fs, gcsfs ... cache listings; ask the server again
+            invalidate(self.path)
         try:
-            info = self.fs.info(self.path, refresh=True)
-        except TypeError:  # filesystems whose info() takes no refresh argument
             info = self.fs.info(self.path)
         except FileNotFoundError:
             return {"size": None}
         return self._fingerprint_from(info)
 
-    def check_unchanged(self, expected: dict[str, Any] | None = None) -> None:
-        invalidate = getattr(self.fs, "invalidate_cache", None)
-        if invalidate is not None:
-            invalidate(self.path)
-        super().check_unchanged(expected)
-
-    def read(self, offset: int, length: int, buffer: bytearray | None = None) -> memoryview:
+    def read(self, offset: int, length: int) -> bytes:
         if length == 0:
-            return memoryview(b"")
+            return b""
         data = self.fs.cat_file(self.path, start=offset, end=offset + length)
         if len(data) != length:
             if len(data) > length:  # a server that ignored the Range header
@@ -252,7 +251,7 @@ class FsspecSource(Source):
                     "first or pass it as a stream"
                 )
             raise _short_read(self, offset, length, len(data))
-        return memoryview(data)
+        return bytes(data)
 
 
 class OSSObjectSource(Source):
@@ -286,15 +285,15 @@ class OSSObjectSource(Source):
             return {"size": None, "etag": None}
         return {"size": info.size, "etag": info.etag}
 
-    def read(self, offset: int, length: int, buffer: bytearray | None = None) -> memoryview:
+    def read(self, offset: int, length: int) -> bytes:
         if length == 0:
-            return memoryview(b"")
+            return b""
         data = self.client.get_object(
             self.bucket, self.key, byte_range=(offset, offset + length - 1)
         )
         if len(data) != length:
             raise _short_read(self, offset, length, len(data))
-        return memoryview(data)
+        return data
 
 
 class StreamSource(Source):
@@ -318,25 +317,26 @@ class StreamSource(Source):
     def fingerprint(self) -> dict[str, Any]:
         return {}
 
-    def read_next(self, length: int) -> bytearray:
-        """The next ``length`` bytes (fewer only at the end of the stream) in a new buffer."""
-        buffer = bytearray(length)
-        view = memoryview(buffer)
-        done = 0
-        readinto = getattr(self.stream, "readinto", None)
-        while done < length:
-            if readinto is not None:
-                n = readinto(view[done:])
-            else:
-                chunk = self.stream.read(length - done)
-                n = len(chunk) if chunk else 0
-                view[done : done + n] = chunk or b""
-            if not n:
-                break
-            done += n
-        view.release()
-        if done < length:
-            del buffer[done:]
+    def read_next(self, length: int) -> bytes:
+        """The next ``length`` bytes (fewer only at the end of the stream).
+
+        A buffered binary stream (``sys.stdin.buffer``, a file, a socket file) returns the whole
+        part from one ``read``; short reads (raw pipes) are joined once.
+        """
+        data = self.stream.read(length) or b""
+        if len(data) < length and data:
+            chunks = [data]
+            done = len(data)
+            while done < length:
+                more = self.stream.read(length - done)
+                if not more:
+                    break
+                chunks.append(more)
+                done += len(more)
+            data = b"".join(chunks)
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        done = len(data)
         self._position += done
         if self.size is not None and (
             self._position > self.size or (done < length and self._position != self.size)
@@ -346,7 +346,7 @@ class StreamSource(Source):
                 f"{'more' if self._position > self.size else self._position}; pass the right "
                 "size (or none)"
             )
-        return buffer
+        return data
 
 
 def open_source(source: Any, *, client: OSSClient | None = None, size: int | None = None) -> Source:

@@ -242,7 +242,6 @@ class _PartRunner:
         self._failed = threading.Event()
         self._error: BaseException | None = None
         self._lock = threading.Lock()
-        self._local = threading.local()
         self.results: dict[int, UploadedPart] = {}
 
     # ---- public
@@ -329,21 +328,12 @@ class _PartRunner:
 
     # ---- one part
 
-    def _buffer(self, size: int) -> bytearray:
-        buf = getattr(self._local, "buffer", None)
-        if buf is None or len(buf) < size:
-            buf = bytearray(size)
-            self._local.buffer = buf
-        return buf
-
     def _ranged_part(self, spec: PartSpec) -> UploadedPart:
         if self.source.server_side_copy:
             return self._with_retries(spec, self._copy_part)
-        return self._with_retries(
-            spec, lambda s: self._send(s, self.source.read(s.offset, s.size, self._buffer(s.size)))
-        )
+        return self._with_retries(spec, lambda s: self._send(s, self.source.read(s.offset, s.size)))
 
-    def _buffered_part(self, spec: PartSpec, data: bytearray) -> UploadedPart:
+    def _buffered_part(self, spec: PartSpec, data: bytes) -> UploadedPart:
         return self._with_retries(spec, lambda s: self._send(s, data))
 
     def _with_retries(
