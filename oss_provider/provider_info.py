@@ -1,8 +1,101 @@
-"""Provider metadata returned by ``get_provider_info`` (filled in by issue 5)."""
+"""Provider metadata returned by ``get_provider_info``: plain data, no imports."""
+
+from __future__ import annotations
+
+_STR = {"type": ["string", "null"]}
 
 PROVIDER_INFO: dict = {
     "package-name": "airflow-provider-oss-multipart",
     "name": "Alibaba Cloud OSS Multipart",
-    "description": "Fast, resumable, verified multipart uploads to Alibaba Cloud OSS.",
+    "description": "Fast, resumable, verified multipart uploads to Alibaba Cloud OSS, "
+    "and a sweep for stale incomplete uploads.",
     "versions": ["0.1.0"],
+    "integrations": [
+        {
+            "integration-name": "Alibaba Cloud OSS Multipart",
+            "external-doc-url": "https://www.alibabacloud.com/help/en/oss/",
+            "tags": ["alibaba"],
+        }
+    ],
+    "hooks": [
+        {
+            "integration-name": "Alibaba Cloud OSS Multipart",
+            "python-modules": ["oss_provider.hooks.oss_multipart"],
+        }
+    ],
+    "operators": [
+        {
+            "integration-name": "Alibaba Cloud OSS Multipart",
+            "python-modules": [
+                "oss_provider.operators.multipart",
+                "oss_provider.operators.cleanup",
+            ],
+        }
+    ],
+    "connection-types": [
+        {
+            "connection-type": "oss_multipart",
+            "hook-class-name": "oss_provider.hooks.oss_multipart.OSSMultipartHook",
+            "hook-name": "Alibaba Cloud OSS (multipart)",
+            "ui-field-behaviour": {
+                "hidden-fields": ["port", "schema"],
+                "relabeling": {
+                    "login": "AccessKey ID",
+                    "password": "AccessKey secret",
+                    "host": "Endpoint",
+                },
+                "placeholders": {
+                    "host": "oss-cn-hangzhou.aliyuncs.com (or leave empty and set the region)",
+                    "login": "LTAI... (empty: OSS_ACCESS_KEY_ID)",
+                    "password": "(empty: OSS_ACCESS_KEY_SECRET)",
+                },
+            },
+            "conn-fields": {
+                "region": {
+                    "label": "Region",
+                    "description": "e.g. cn-hangzhou; derives the endpoint and the V4 region",
+                    "schema": _STR,
+                },
+                "bucket_name": {"label": "Default bucket", "schema": _STR},
+                "security_token": {
+                    "label": "STS security token",
+                    "schema": {"type": ["string", "null"], "format": "password"},
+                },
+                "signature_version": {
+                    "label": "Signature version",
+                    "schema": {
+                        "type": ["string", "null"],
+                        "enum": ["v4", "v1", None],
+                        "default": "v4",
+                    },
+                },
+                "addressing": {
+                    "label": "Addressing",
+                    "description": "virtual (default) or path; path is automatic for IPs/localhost",
+                    "schema": {
+                        "type": ["string", "null"],
+                        "enum": ["auto", "virtual", "path", None],
+                    },
+                },
+                "internal": {
+                    "label": "Use the -internal endpoint",
+                    "description": "When the endpoint comes from the region: free traffic inside the VPC",
+                    "schema": {"type": ["boolean", "null"], "default": False},
+                },
+                "verify": {
+                    "label": "TLS verification",
+                    "description": "true, false, or a CA bundle path",
+                    "schema": _STR,
+                },
+                "connect_timeout": {
+                    "label": "Connect timeout (s)",
+                    "schema": {"type": ["number", "null"]},
+                },
+                "read_timeout": {
+                    "label": "Read timeout (s)",
+                    "schema": {"type": ["number", "null"]},
+                },
+            },
+        }
+    ],
 }
