@@ -334,3 +334,95 @@ def delete_redis_queue(queue: str) -> None:
         for member in client.smembers(key):
             if queue.encode() in member:
                 client.srem(key, member)
+
+
+# -- what every deployment test checks ---------------------------------------------------------
+ROOT_DAGS = pathlib.Path(__file__).resolve().parents[1] / "dags"
+UPLOAD_DAG = "example_oss_multipart_upload"
+CLEANUP_DAG = "example_oss_abort_stale_uploads"
+PART_SIZE = 256 * 1024
+
+
+def query(deploy: AirflowDeployment, sql: str, **params: object) -> list[tuple]:
+    """Read the deployment's metadata database directly (XCom values, task-instance hosts)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(deploy.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sqlalchemy.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def xcom_value(deploy: AirflowDeployment, dag_id: str, run_id: str, task_id: str):
+    rows = query(
+        deploy,
+        "SELECT value FROM xcom WHERE dag_id = :dag AND run_id = :run AND task_id = :task "
+        "AND key = 'return_value'",
+        dag=dag_id,
+        run=run_id,
+        task=task_id,
+    )
+    assert rows, f"no XCom from {dag_id}.{task_id}"
+    value = rows[0][0]
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def deployment_checks(
+    deploy: AirflowDeployment,
+    emulator,
+    workdir: pathlib.Path,
+    *,
+    batches: int,
+    extra_upload_conf: dict | None = None,
+) -> dict:
+    """Upload a file through the example DAG and sweep stale uploads; assert bytes and report."""
+    from oss_provider.client.api import OSSClient
+    from oss_provider.client.checksums import crc64
+    from oss_provider.client.models import Credentials
+
+    bucket = "test-bucket"
+    client = OSSClient(
+        emulator.endpoint,
+        Credentials(emulator.access_key_id, emulator.access_key_secret),
+        region=emulator.region,
+    )
+    stale = {client.initiate_multipart_upload(bucket, f"stale/{i}.bin") for i in range(3)}
+    data = os.urandom(batches * 2 * PART_SIZE - 12345)
+    source = workdir / "source.bin"
+    source.write_bytes(data)
+    key = f"deploy/{secrets.token_hex(4)}.bin"
+
+    deploy.wait_for_dags([UPLOAD_DAG, CLEANUP_DAG])
+    conf = {"source": str(source), "key": key, "part_size": PART_SIZE, "batches": batches,
+            "concurrency": 2, **(extra_upload_conf or {})}  # fmt: skip
+    upload_run = deploy.trigger(UPLOAD_DAG, conf)
+    assert deploy.wait_for_run(UPLOAD_DAG, upload_run) == "success", deploy.log_tail()
+    assert client.get_object(bucket, key) == data
+    assert client.head_object(bucket, key).crc64 == crc64(data)
+
+    # the uploads above are now 700 s old by the server's clock (the worker's clock disagrees)
+    emulator.set_clock_offset(700)
+    cleanup_conf = {"prefixes": ["stale/"], "older_than": "10m", "dry_run": False}
+    cleanup_run = deploy.trigger(CLEANUP_DAG, cleanup_conf)
+    assert deploy.wait_for_run(CLEANUP_DAG, cleanup_run) == "success", deploy.log_tail()
+    report = xcom_value(deploy, CLEANUP_DAG, cleanup_run, "abort_stale_uploads")
+    assert report["counts"]["aborted"] == len(stale), report
+    assert report["counts"]["failed"] == 0, report
+    assert not list(client.iter_multipart_uploads(bucket, prefix="stale/"))
+    client.close()
+
+    secret_values = [emulator.access_key_secret, *emulator.sts_credentials[1:]]
+    logs = deploy.task_log_files()
+    assert logs, "the deployment wrote no task logs"
+    for path in [*logs, *emulator_log_files(emulator)]:
+        text = path.read_text(errors="replace")
+        for value in secret_values:
+            assert value not in text, f"a secret leaked into {path}"
+    return {"upload_run": upload_run, "cleanup_run": cleanup_run, "key": key, "report": report}
+
+
+def emulator_log_files(emulator) -> list[pathlib.Path]:
+    path = getattr(emulator, "_log_path", None)
+    return [path] if path is not None and path.exists() else []
