@@ -194,12 +194,15 @@ def test_upload_parts_to_a_gone_upload_fails_without_retry(oss_conn_env, source)
 
 
 def test_bad_arguments_fail_clearly(oss_conn_env, source):
+    from oss_provider._compat import AirflowFailException
+
     path, _ = source
-    with pytest.raises(ValueError, match="part_size must be a whole number"):
+    with pytest.raises(AirflowFailException, match="part_size must be a whole number"):
         OSSPlanMultipartUploadOperator(task_id="p", source=path, part_size="8MB").execute({})
+    with pytest.raises(AirflowFailException, match="source file '/nope' does not exist"):
+        OSSPlanMultipartUploadOperator(task_id="p", source="/nope").execute({})
     with pytest.raises(ValueError, match="source is required"):
         OSSPlanMultipartUploadOperator(task_id="p", source="None").execute({})
-    from oss_provider._compat import AirflowFailException
 
     with pytest.raises(AirflowFailException, match="say which parts"):
         OSSUploadPartsOperator(task_id="u", key="k", upload_id="U", source=path).execute({})

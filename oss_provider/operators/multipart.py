@@ -320,7 +320,10 @@ class OSSPlanMultipartUploadOperator(_OSSOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         source = _source_arg(self.source)
         client = self.client if _needs_client(source) else None
-        src = transfer.open_source(source, client=client)
+        try:
+            src = transfer.open_source(source, client=client)
+        except _PERMANENT as error:
+            raise AirflowFailException(str(error)) from error
         try:
             if src.size is None:
                 raise ValueError(
@@ -334,6 +337,8 @@ class OSSPlanMultipartUploadOperator(_OSSOperator):
                 max_batches=self.max_batches,
                 fingerprint=src.fingerprint(),
             )
+        except _PERMANENT as error:
+            raise AirflowFailException(str(error)) from error
         finally:
             src.close()
         first = plan[0]
@@ -459,7 +464,10 @@ class OSSUploadPartsOperator(_OSSMultipartOperator):
         upload_id = self._upload_id()
         source = _source_arg(self.source)
         client = self.client
-        src = transfer.open_source(source, client=client)
+        try:
+            src = transfer.open_source(source, client=client)
+        except _PERMANENT as error:
+            raise AirflowFailException(str(error)) from error
         try:
             ranges, fingerprint = self._ranges(src.size)
             self.log.info(
