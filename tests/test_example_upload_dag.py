@@ -63,6 +63,18 @@ def test_example_dag_uploads_and_verifies(airflow_db, oss_conn_env, oss_client, 
     assert head.crc64 == crc64(data)
     ti = next(t for t in run.get_task_instances() if t.task_id == "complete")
     assert ti.xcom_pull(task_ids="complete")["crc64"] == crc64(data)
+    # the object is announced as an asset through the DAG's AssetAlias
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri == f"oss://test-bucket/{KEY}")
+            .all()
+        )
+        assert events and events[-1].extra["crc64"] == crc64(data)
 
 
 def test_injected_faults_are_healed(
