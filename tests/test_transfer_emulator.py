@@ -110,7 +110,8 @@ def test_source_changed_during_upload_fails_clearly_and_aborts(oss_client, oss_b
     path, data = source_file
 
     def touch(_snapshot):
-        path.write_bytes(data + b"more")
+        with open(path, "ab") as f:  # grows in place: every range read so far is still there
+            f.write(b"more")
 
     progress = TransferProgress(len(data), interval=0, callback=touch)
     with pytest.raises(SourceChangedError, match="changed while it was being uploaded"):

@@ -1,0 +1,46 @@
+"""Daily sweep of stale incomplete multipart uploads (they are invisible in listings and billed).
+
+Trigger it by hand with ``{"dry_run": true}`` first to see what it would abort. Params:
+``bucket`` (default: the connection's bucket), ``prefixes`` (list; ``[""]`` = whole bucket),
+``older_than`` ("24h", "7d", "1d12h", ...) and ``dry_run``. Uploads whose newest part was written
+within ``older_than`` are left alone (``skip_active``), so a slow upload that started days ago is
+not cut off. The report (counts, bytes freed, per-upload rows) goes to XCom and the task log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+try:
+    from airflow.sdk import DAG, Param
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.models.param import Param
+
+from oss_provider.operators.cleanup import OSSAbortStaleUploadsOperator
+
+with DAG(
+    dag_id="example_oss_abort_stale_uploads",
+    description="Abort incomplete OSS multipart uploads older than a threshold (server clock)",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    render_template_as_native_obj=True,  # params keep their types (list, bool, None)
+    tags=["oss", "cleanup", "example"],
+    params={
+        "bucket": Param(None, type=["null", "string"], description="default: connection bucket"),
+        "prefixes": Param([""], type="array", items={"type": "string"}),
+        "older_than": Param("24h", type="string", description='e.g. "24h", "7d", "1d12h"'),
+        "dry_run": Param(False, type="boolean"),
+    },
+) as dag:
+    OSSAbortStaleUploadsOperator(
+        task_id="abort_stale_uploads",
+        bucket_name="{{ params.bucket }}",
+        prefixes="{{ params.prefixes }}",
+        older_than="{{ params.older_than }}",
+        dry_run="{{ params.dry_run }}",
+        skip_active=True,
+        max_aborts=100_000,
+    )

@@ -1,0 +1,258 @@
+"""``OSSAbortStaleUploadsOperator``: a scheduled, trustworthy sweep of stale multipart uploads.
+
+The logic lives in :mod:`oss_provider.client.cleanup` (no Airflow there); this module turns
+operator arguments (possibly rendered from Jinja or params) into validated options, runs the
+sweep with the hook's client, logs the report as a table, returns it to XCom and fails the task
+at the end when any abort failed, naming the uploads.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from oss_provider._compat import AirflowException, BaseOperator
+from oss_provider.client.cleanup import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ROWS,
+    FAILED,
+    CleanupOptions,
+    CleanupReport,
+    run_cleanup,
+)
+
+if TYPE_CHECKING:
+    from oss_provider.hooks.oss_multipart import OSSMultipartHook
+
+    try:
+        from airflow.sdk import Context
+    except ImportError:  # Airflow 2
+        from airflow.utils.context import Context
+
+_NAMED_IN_FAILURE = 20
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off", ""}
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _as_optional_int(name: str, value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    if not isinstance(value, bool):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"{name} must be a whole number or None, got {value!r}")
+
+
+def _as_list(name: str, value: Any) -> list[str] | None:
+    """A list of strings from a list, a single string, or a rendered list such as "['a/', 'b/']"."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise ValueError(
+                        f"{name} looks like a list but does not parse: {text!r}"
+                    ) from None
+        else:
+            return [value]
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+        if not all(isinstance(i, str) for i in items):
+            raise ValueError(f"{name} must be strings, got {items!r}")
+        return items
+    raise ValueError(f"{name} must be a string or a list of strings, got {value!r}")
+
+
+class OSSAbortStaleUploadsOperator(BaseOperator):
+    """Abort incomplete multipart uploads older than ``older_than``, measured by the OSS server clock.
+
+    Incomplete uploads are invisible in object listings and billed until aborted. This operator
+    streams ListMultipartUploads page by page, selects uploads by prefix, glob and age, optionally
+    skips uploads still being written, aborts the rest in parallel (``NoSuchUpload`` counts as
+    "already gone"), and returns a JSON report to XCom. If any abort fails, the task fails at the
+    end naming those uploads (the report is still pushed, under the XCom key ``cleanup_report``).
+
+    :param bucket_name: bucket to sweep; default: the connection's ``bucket_name`` extra. (templated)
+    :param prefixes: one prefix or a list; default the whole bucket. (templated)
+    :param older_than: minimum age, e.g. ``"24h"``, ``"7d"``, ``"1d12h"``, a ``timedelta`` or a
+        pendulum ``Duration``; default 24 hours. (templated)
+    :param include: glob patterns on the key; when given, one must match. (templated)
+    :param exclude: glob patterns on the key; a match leaves the upload alone. (templated)
+    :param dry_run: decide and report, abort nothing. (templated)
+    :param max_aborts: safety cap on abort requests per run; ``None`` = no cap. (templated)
+    :param concurrency: parallel requests (default 16).
+    :param skip_active: list the parts of each stale upload and skip it when its newest part is
+        younger than ``active_within`` (default: ``older_than``). Costs one ListParts per upload
+        and also reports the bytes freed.
+    :param active_within: how recent a part must be for the upload to count as active.
+    :param list_parts: list parts to report bytes freed even without ``skip_active``.
+    :param max_rows: per-upload rows kept in the report (failed ones first); counts stay complete.
+    :param oss_conn_id: the ``oss_multipart`` connection. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "bucket_name",
+        "prefixes",
+        "older_than",
+        "include",
+        "exclude",
+        "dry_run",
+        "max_aborts",
+        "oss_conn_id",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "prefixes": "json",
+        "include": "json",
+        "exclude": "json",
+    }
+    ui_color = "#f4d9c6"
+
+    def __init__(
+        self,
+        *,
+        bucket_name: str | None = None,
+        prefixes: str | Sequence[str] | None = None,
+        older_than: str | timedelta | float = "24h",
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+        dry_run: bool | str = False,
+        max_aborts: int | str | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        skip_active: bool = False,
+        active_within: str | timedelta | None = None,
+        list_parts: bool = False,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        oss_conn_id: str = "oss_multipart_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket_name = bucket_name
+        self.prefixes = prefixes
+        self.older_than = older_than
+        self.include = include
+        self.exclude = exclude
+        self.dry_run = dry_run
+        self.max_aborts = max_aborts
+        self.concurrency = concurrency
+        self.skip_active = skip_active
+        self.active_within = active_within
+        self.list_parts = list_parts
+        self.max_rows = max_rows
+        self.oss_conn_id = oss_conn_id
+        self._stop = threading.Event()
+        if not self._has_templates():
+            self.build_options()  # fail at parse time on bad literal arguments
+
+    def _has_templates(self) -> bool:
+        def templated(value: Any) -> bool:
+            if isinstance(value, str):
+                return "{{" in value or "{%" in value
+            if isinstance(value, list | tuple):
+                return any(templated(v) for v in value)
+            return not isinstance(value, int | float | bool | timedelta | type(None))
+
+        return any(templated(getattr(self, name)) for name in self.template_fields)
+
+    def build_options(self) -> CleanupOptions:
+        """Validated sweep options from the (rendered) arguments; ``ValueError`` says what to fix."""
+        try:
+            return CleanupOptions.build(
+                prefixes=_as_list("prefixes", self.prefixes),
+                older_than=self.older_than,
+                include=_as_list("include", self.include),
+                exclude=_as_list("exclude", self.exclude),
+                dry_run=_as_bool("dry_run", self.dry_run),
+                max_aborts=_as_optional_int("max_aborts", self.max_aborts),
+                concurrency=self.concurrency,
+                skip_active=_as_bool("skip_active", self.skip_active),
+                active_within=self.active_within,
+                list_parts=_as_bool("list_parts", self.list_parts),
+                max_rows=self.max_rows,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{type(self).__name__} (task {self.task_id!r}): {exc}") from None
+
+    def _bucket_argument(self) -> str | None:
+        value = self.bucket_name
+        if isinstance(value, str) and value.strip() in ("", "None"):
+            return None
+        return value
+
+    def get_hook(self) -> OSSMultipartHook:
+        from oss_provider.hooks.oss_multipart import OSSMultipartHook
+
+        return OSSMultipartHook(oss_conn_id=self.oss_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        options = self.build_options()
+        hook = self.get_hook()
+        bucket = hook.get_bucket_name(self._bucket_argument())
+        self.log.info(
+            "Sweeping stale multipart uploads in %r: prefixes %s, older than %s, dry run %s, "
+            "max_aborts %s, concurrency %d, skip active %s",
+            bucket,
+            list(options.prefixes),
+            options.older_than,
+            options.dry_run,
+            options.max_aborts,
+            options.concurrency,
+            options.skip_active,
+        )
+        report = run_cleanup(hook.get_client(), bucket, options, stop_event=self._stop)
+        self.log.info("%s", report.format_table())
+        data = report.to_dict()
+        if report.counts["stale"] and not options.dry_run:
+            self.log.info(
+                "Tip: a bucket lifecycle rule with AbortMultipartUpload is OSS's own safety net "
+                "for uploads nothing else sees (OSSMultipartHook.ensure_abort_multipart_lifecycle)."
+            )
+        if not report.ok:
+            ti = context.get("ti") if hasattr(context, "get") else None
+            if ti is not None:
+                ti.xcom_push(key="cleanup_report", value=data)
+            raise AirflowException(failure_message(report))
+        return data
+
+    def on_kill(self) -> None:
+        self._stop.set()
+
+
+def failure_message(report: CleanupReport) -> str:
+    """Why the sweep failed, naming the failed uploads (up to 20, then how many more)."""
+    c = report.counts
+    parts: list[str] = []
+    if c[FAILED]:
+        failed = report.failed_rows[:_NAMED_IN_FAILURE]
+        named = "; ".join(f"{r['key']!r} (upload {r['upload_id']}): {r['error']}" for r in failed)
+        more = c[FAILED] - len(failed)
+        parts.append(
+            f"{c[FAILED]} of {c['stale']} stale uploads in bucket {report.bucket!r} were NOT "
+            f"aborted (aborted {c['aborted']}, already gone {c['already_gone']}): {named}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
+    if report.listing_error:
+        parts.append(f"the upload listing did not finish: {report.listing_error}")
+    parts.append("The uploads that failed are still there; the next run tries them again.")
+    return " ".join(parts)
