@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from oss_provider.client.api import OSSClient
-
 from bench.common import child_main
+from oss_provider.client.api import OSSClient
 from oss_provider.client.models import Credentials
 
 
@@ -40,7 +39,6 @@ def prepare(a: dict[str, Any]) -> None:
         return
     try:
         from oss_provider.hooks.oss_multipart import OSSMultipartHook  # noqa: F401 - untimed import
-
         from oss_provider.operators.cleanup import OSSAbortStaleUploadsOperator
     except ImportError:
         return
