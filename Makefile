@@ -10,8 +10,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml
-	$(PY) -m pip install -q -e '.[test]'
+# The official SDKs (bench extra) are peers for the compatibility tests and the benchmark smoke
+# run, never runtime dependencies.
+$(STAMP): $(PY) pyproject.toml Makefile
+	$(PY) -m pip install -q -e '.[test,bench]'
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 test: $(STAMP)
@@ -21,7 +23,6 @@ demo: $(STAMP)
 	$(PY) -m oss_provider.demo
 
 bench: $(STAMP)
-	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) -m bench
 
 lint: $(STAMP)

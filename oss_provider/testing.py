@@ -214,6 +214,15 @@ class EmulatorServer:
     def clear_faults(self) -> None:
         self.admin("POST", "faults", {"clear": True})
 
+    def set_fault_rate(
+        self, rate: float, seed: int | None = None, operation: str | None = None
+    ) -> None:
+        """Fail this share of requests (of ``operation`` only, when given) at random: 503, 500,
+        a reset in the middle of a body, or a slow answer; the same seed gives the same faults.
+        ``tidy()`` puts the start-up rate back."""
+        self._current_fault_rate = (float(rate), operation)
+        self.admin("POST", "faults", {"rate": float(rate), "seed": seed, "operation": operation})
+
     def set_clock_offset(self, seconds: float) -> None:
         """Move the server's clock (Date header, Initiated, LastModified, skew and expiry checks)."""
         self._clock_offset = float(seconds)
@@ -255,6 +264,8 @@ class EmulatorServer:
             self.clear_faults()
             if self._clock_offset:
                 self.set_clock_offset(0.0)
+            if getattr(self, "_current_fault_rate", None) not in (None, (self.fault_rate, None)):
+                self.set_fault_rate(self.fault_rate)
 
     def connection_uri_json(self, bucket: str = DEFAULT_BUCKET) -> str:
         """An Airflow connection (JSON form) for this emulator."""

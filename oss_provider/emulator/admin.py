@@ -1,7 +1,7 @@
 """Unsigned control endpoints under ``/_emulator/`` (bucket names cannot contain ``_``).
 
 POST /_emulator/faults       {"fail_next": N, "kind": ..., "operation": ..., "delay_seconds": ...}
-                             or {"clear": true}
+                             or {"clear": true}, or {"rate": 0.1, "seed": 7, "operation": null} (random)
 POST /_emulator/clock        {"offset_seconds": float}          GET: current offset and time
 POST /_emulator/credentials  {"access_key_id", "access_key_secret", "security_token"}  add/replace
                              {"access_key_id", "expired": true|false}                expire/revive
@@ -46,6 +46,11 @@ def _dispatch(app: Emulator, method: str, path: str, data: dict[str, Any]) -> tu
     if path == "/_emulator/faults" and method == "POST":
         if data.get("clear"):
             app.faults.clear()
+        elif "rate" in data:
+            seed = data.get("seed")
+            app.faults.set_rate(
+                float(data["rate"]), None if seed is None else int(seed), data.get("operation")
+            )
         else:
             app.faults.fail_next(
                 int(data["fail_next"]),

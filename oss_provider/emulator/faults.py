@@ -47,6 +47,7 @@ class FaultInjector:
         self.rate = rate
         self.latency_ms = latency_ms
         self._random = random.Random(seed)
+        self.rate_operation: str | None = None
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self.injected = 0
@@ -66,6 +67,19 @@ class FaultInjector:
         with self._lock:
             self._rules.clear()
 
+    def set_rate(
+        self, rate: float, seed: int | None = None, operation: str | None = None
+    ) -> None:
+        """Change the random fault rate while serving (tests raise it, then put it back);
+        ``operation`` limits the random faults to that one operation."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"fault rate must be between 0 and 1, got {rate}")
+        with self._lock:
+            self.rate = rate
+            self.rate_operation = operation
+            if seed is not None:
+                self._random = random.Random(seed)
+
     def pending(self) -> int:
         with self._lock:
             return sum(r.remaining for r in self._rules)
@@ -80,7 +94,11 @@ class FaultInjector:
                         self._rules.remove(rule)
                     self.injected += 1
                     return rule.fault
-            if self.rate and self._random.random() < self.rate:
+            if (
+                self.rate
+                and self.rate_operation in (None, operation)
+                and self._random.random() < self.rate
+            ):
                 kinds = RANDOM_KINDS + (
                     ("lose_complete_response",) if operation == "CompleteMultipartUpload" else ()
                 )
