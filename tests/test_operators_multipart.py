@@ -201,11 +201,30 @@ def test_bad_arguments_fail_clearly(oss_conn_env, source):
         OSSPlanMultipartUploadOperator(task_id="p", source=path, part_size="8MB").execute({})
     with pytest.raises(AirflowFailException, match="source file '/nope' does not exist"):
         OSSPlanMultipartUploadOperator(task_id="p", source="/nope").execute({})
-    with pytest.raises(ValueError, match="source is required"):
+    with pytest.raises(AirflowFailException, match="source is required"):
         OSSPlanMultipartUploadOperator(task_id="p", source="None").execute({})
 
     with pytest.raises(AirflowFailException, match="say which parts"):
         OSSUploadPartsOperator(task_id="u", key="k", upload_id="U", source=path).execute({})
+
+
+def test_oss_errors_name_the_connection_and_only_transient_ones_are_retried(
+    oss_conn_env, oss_emulator
+):
+    from oss_provider._compat import AirflowException, AirflowFailException
+    from oss_provider.hooks.oss_multipart import OSSHookError
+
+    init = OSSInitiateMultipartUploadOperator(task_id="i", key="k", bucket_name="no-such-bkt")
+    with pytest.raises(AirflowFailException, match="'oss_multipart_default'.*NoSuchBucket") as err:
+        init.execute({})
+    assert err.value.code == "NoSuchBucket" and err.value.request_id
+
+    oss_emulator.fail_next(10, "503", "InitiateMultipartUpload")  # outlasts the client's retries
+    with pytest.raises(AirflowException, match="SlowDown") as err:
+        OSSInitiateMultipartUploadOperator(task_id="i", key="k").execute({})
+    assert isinstance(err.value, OSSHookError)
+    assert not isinstance(err.value, AirflowFailException)  # Airflow may retry the task
+    oss_emulator.clear_faults()
 
 
 def test_whole_upload_operator_resumes(oss_conn_env, oss_emulator, oss_client, source):

@@ -39,6 +39,10 @@ AUTH_HINTS = {
     "RequestTimeTooSkewed": "The machine's clock differs from OSS by more than 15 minutes; sync it.",
     "NoSuchBucket": "Check the bucket name and that the endpoint is in the bucket's region.",
     "AccessDenied": "The credentials lack permission for this call (check the RAM policy).",
+    "NoSuchUpload": (
+        "The upload was completed or aborted, or the upload ID belongs to another key or bucket "
+        "(an upload ID is valid only with the key it was initiated for)."
+    ),
 }
 
 

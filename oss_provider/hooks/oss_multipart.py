@@ -44,7 +44,8 @@ class OSSPermanentError(OSSHookError, AirflowFailException):
     """An OSS failure no retry can fix (bad credentials, missing bucket, invalid part): fail now."""
 
 
-def _wrap(conn_id: str, exc: OSSClientError) -> OSSHookError:
+def wrap_client_error(conn_id: str, exc: OSSClientError) -> OSSHookError:
+    """The Airflow exception for a client error: permanent ones fail the task without retries."""
     prefix = f"OSS connection {conn_id!r}: "
     if isinstance(exc, OSSError):
         cls = OSSHookError if exc.retryable else OSSPermanentError
@@ -61,7 +62,7 @@ def _translating(method):
         try:
             return method(self, *args, **kwargs)
         except OSSClientError as exc:
-            raise _wrap(self.oss_conn_id, exc) from exc
+            raise wrap_client_error(self.oss_conn_id, exc) from exc
 
     return wrapper
 
@@ -221,7 +222,7 @@ class OSSMultipartHook(BaseHook):
                 bucket, key, upload_id, page_size=page_size, part_number_marker=part_number_marker
             )
         except OSSClientError as exc:
-            raise _wrap(self.oss_conn_id, exc) from exc
+            raise wrap_client_error(self.oss_conn_id, exc) from exc
 
     @_translating
     def list_multipart_uploads(
@@ -263,7 +264,7 @@ class OSSMultipartHook(BaseHook):
                 page_size=page_size,
             )
         except OSSClientError as exc:
-            raise _wrap(self.oss_conn_id, exc) from exc
+            raise wrap_client_error(self.oss_conn_id, exc) from exc
 
     @_translating
     def upload_file(

@@ -34,6 +34,7 @@ from oss_provider.client import transfer
 from oss_provider.client.errors import (
     IntegrityError,
     NoSuchUpload,
+    OSSClientError,
     OSSError,
     SourceChangedError,
 )
@@ -163,6 +164,24 @@ class _OSSOperator(BaseOperator):
     def client(self) -> OSSClient:
         return self.hook.get_client()
 
+    def execute(self, context: Context) -> Any:
+        """Run the step. OSS errors become Airflow errors that name the connection and keep the
+        OSS code and request id; those no retry can fix (bad credentials, a missing bucket, an
+        invalid part, bad arguments) fail the task at once instead of burning its retries."""
+        try:
+            return self.run_step(context)
+        except AirflowException:
+            raise
+        except OSSClientError as error:
+            from oss_provider.hooks.oss_multipart import wrap_client_error
+
+            raise wrap_client_error(self.oss_conn_id, error) from error
+        except _PERMANENT as error:
+            raise AirflowFailException(str(error)) from error
+
+    def run_step(self, context: Context) -> Any:
+        raise NotImplementedError
+
 
 class _OSSMultipartOperator(_OSSOperator):
     """Bucket and key handling shared by the operators that write an object.
@@ -268,7 +287,7 @@ class OSSInitiateMultipartUploadOperator(_OSSMultipartOperator):
         self.content_type = content_type
         self.metadata = metadata
 
-    def execute(self, context: Context) -> dict[str, str]:
+    def run_step(self, context: Context) -> dict[str, str]:
         bucket, key = self._target()
         metadata = _as_json("metadata", self.metadata)
         upload_id = self.client.initiate_multipart_upload(
@@ -317,13 +336,10 @@ class OSSPlanMultipartUploadOperator(_OSSOperator):
         self.batches = batches
         self.max_batches = max_batches
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
+    def run_step(self, context: Context) -> list[dict[str, Any]]:
         source = _source_arg(self.source)
         client = self.client if _needs_client(source) else None
-        try:
-            src = transfer.open_source(source, client=client)
-        except _PERMANENT as error:
-            raise AirflowFailException(str(error)) from error
+        src = transfer.open_source(source, client=client)
         try:
             if src.size is None:
                 raise ValueError(
@@ -337,8 +353,6 @@ class OSSPlanMultipartUploadOperator(_OSSOperator):
                 max_batches=self.max_batches,
                 fingerprint=src.fingerprint(),
             )
-        except _PERMANENT as error:
-            raise AirflowFailException(str(error)) from error
         finally:
             src.close()
         first = plan[0]
@@ -459,15 +473,12 @@ class OSSUploadPartsOperator(_OSSMultipartOperator):
         specs = transfer.batch_parts(first, last, part_size, total)
         return [s.to_dict() for s in specs], batch.get("fingerprint")
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
+    def run_step(self, context: Context) -> list[dict[str, Any]]:
         bucket, key = self._target()
         upload_id = self._upload_id()
         source = _source_arg(self.source)
         client = self.client
-        try:
-            src = transfer.open_source(source, client=client)
-        except _PERMANENT as error:
-            raise AirflowFailException(str(error)) from error
+        src = transfer.open_source(source, client=client)
         try:
             ranges, fingerprint = self._ranges(src.size)
             self.log.info(
@@ -494,8 +505,6 @@ class OSSUploadPartsOperator(_OSSMultipartOperator):
                 f"upload {upload_id} of oss://{bucket}/{key} no longer exists (aborted, "
                 f"completed or expired): {error}. Re-run the DAG from the initiate task"
             ) from error
-        except _PERMANENT as error:
-            raise AirflowFailException(str(error)) from error
         finally:
             src.close()
 
@@ -549,7 +558,7 @@ class OSSCompleteMultipartUploadOperator(_OSSMultipartOperator):
         self.expected_size = expected_size
         self.expected_parts = expected_parts
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def run_step(self, context: Context) -> dict[str, Any]:
         bucket, key = self._target()
         upload_id = self._upload_id()
         client = self.client
@@ -685,7 +694,7 @@ class OSSAbortMultipartUploadOperator(_OSSMultipartOperator):
         super().__init__(key=key, bucket_name=bucket_name, oss_conn_id=oss_conn_id, **kwargs)
         self.upload_id = upload_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def run_step(self, context: Context) -> dict[str, Any]:
         bucket, key = self._target()
         upload_id = _as_str("upload_id", self.upload_id, required=False)
         result: dict[str, Any] = {
@@ -777,23 +786,20 @@ class OSSMultipartUploadOperator(_OSSMultipartOperator):
         self.content_type = content_type
         self.metadata = metadata
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def run_step(self, context: Context) -> dict[str, Any]:
         bucket, key = self._target()
         source = _source_arg(self.source)
-        try:
-            done = transfer.upload(
-                self.client,
-                bucket,
-                key,
-                source,
-                part_size=_as_int("part_size", self.part_size, minimum=1),
-                concurrency=_as_int("concurrency", self.concurrency, minimum=1),
-                resume=_as_bool("resume", self.resume),
-                content_type=_as_str("content_type", self.content_type, required=False),
-                metadata=_as_json("metadata", self.metadata) or None,
-            )
-        except _PERMANENT as error:
-            raise AirflowFailException(str(error)) from error
+        done = transfer.upload(
+            self.client,
+            bucket,
+            key,
+            source,
+            part_size=_as_int("part_size", self.part_size, minimum=1),
+            concurrency=_as_int("concurrency", self.concurrency, minimum=1),
+            resume=_as_bool("resume", self.resume),
+            content_type=_as_str("content_type", self.content_type, required=False),
+            metadata=_as_json("metadata", self.metadata) or None,
+        )
         result = _completed_dict(done)
         self._publish_asset(context, result)
         return result
