@@ -67,9 +67,7 @@ class FaultInjector:
         with self._lock:
             self._rules.clear()
 
-    def set_rate(
-        self, rate: float, seed: int | None = None, operation: str | None = None
-    ) -> None:
+    def set_rate(self, rate: float, seed: int | None = None, operation: str | None = None) -> None:
         """Change the random fault rate while serving (tests raise it, then put it back);
         ``operation`` limits the random faults to that one operation."""
         if not 0.0 <= rate <= 1.0:
