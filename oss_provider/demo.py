@@ -4,7 +4,9 @@ Starts the bundled OSS emulator on a free loopback port (temporary data director
 ``oss_multipart_default`` connection at it, writes a source file of random bytes, runs
 ``dags/example_oss_multipart_upload.py`` through real Airflow (``dag.test()`` on a temporary
 ``AIRFLOW_HOME`` with a sqlite metadata DB), checks the stored object byte for byte and by CRC-64,
-prints a short summary and removes everything it created.
+prints a short summary, then shows the stale-upload sweep: a few uploads are left unfinished,
+the emulator's clock is moved past the threshold, and the example cleanup DAG runs once as a dry
+run and once for real, printing its report. Everything it created is removed at the end.
 
     python -m oss_provider.demo [--size-mib 256] [--part-size-mib 8] [--batches 4] [--concurrency 4]
 """
@@ -22,16 +24,20 @@ from pathlib import Path
 MiB = 1024 * 1024
 DAG_ID = "example_oss_multipart_upload"
 DAG_FILE = "example_oss_multipart_upload.py"
+CLEANUP_DAG_ID = "example_oss_abort_stale_uploads"
+CLEANUP_DAG_FILE = "example_oss_abort_stale_uploads.py"
+STALE_KEYS = ("tmp/crashed-export-1.bin", "tmp/crashed-export-2.bin", "tmp/crashed-export-3.bin")
+CLOCK_OFFSET_S = 700  # the emulator allows 15 minutes of clock skew; 700 s > the 10 min threshold
 BUCKET = "demo"
 KEY = "demo/random.bin"
 
 
-def _find_dag_file() -> Path:
-    here = Path(__file__).resolve().parent.parent / "dags" / DAG_FILE
+def _find_dag_file(name: str) -> Path:
+    here = Path(__file__).resolve().parent.parent / "dags" / name
     if here.exists():
         return here
     raise SystemExit(
-        f"cannot find dags/{DAG_FILE}: run the demo from a clone of the repository (make demo)"
+        f"cannot find dags/{name}: run the demo from a clone of the repository (make demo)"
     )
 
 
@@ -63,13 +69,14 @@ def _same_bytes(client, path: Path) -> bool:
         response.close()
 
 
-def _prepare_airflow(home: Path, dag_file: Path) -> Path:
+def _prepare_airflow(home: Path, dag_files: list[Path]) -> Path:
     """Environment for a throw-away Airflow, set before ``airflow`` is first imported."""
     if "airflow" in sys.modules:
         raise SystemExit("run the demo in a fresh process: python -m oss_provider.demo")
     dags = home / "dags"
     dags.mkdir(parents=True)
-    shutil.copy(dag_file, dags / DAG_FILE)
+    for dag_file in dag_files:
+        shutil.copy(dag_file, dags / dag_file.name)
     os.environ.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
@@ -77,6 +84,57 @@ def _prepare_airflow(home: Path, dag_file: Path) -> Path:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
     )
     return dags
+
+
+def _pending(client) -> set[str]:
+    return {u.key for u in client.iter_multipart_uploads(BUCKET, prefix="tmp/")}
+
+
+def _show_cleanup(dag, client, emulator) -> tuple[bool, list[str]]:
+    """Leave three uploads unfinished, age them with the emulator's clock, start one more that is
+    still fresh, then run the cleanup DAG as a dry run and for real; report what each run did."""
+    from oss_provider.client.cleanup import format_age
+    from oss_provider.client.limits import MIN_PART_SIZE
+
+    for key in STALE_KEYS:
+        upload_id = client.initiate_multipart_upload(BUCKET, key)
+        client.upload_part(BUCKET, key, upload_id, 1, os.urandom(MIN_PART_SIZE))
+    emulator.set_clock_offset(CLOCK_OFFSET_S)
+    fresh = client.initiate_multipart_upload(BUCKET, "tmp/still-running.bin")
+    made = f"made        {len(STALE_KEYS)} unfinished uploads, moved the server clock "
+    lines = [made + f"{CLOCK_OFFSET_S} s on, started 1 more"]
+    conf = {"bucket": BUCKET, "prefixes": ["tmp/"], "older_than": "10m", "dry_run": True}
+    ok = True
+    try:
+        for dry_run in (True, False):
+            run = dag.test(run_conf={**conf, "dry_run": dry_run})
+            (ti,) = run.get_task_instances()
+            report = ti.xcom_pull(task_ids=ti.task_id) or {}
+            counts = report.get("counts", {})
+            label = "dry run " if dry_run else "sweep   "
+            lines.append(
+                f"{label}    seen {counts.get('seen', 0)}, stale {counts.get('stale', 0)}, "
+                f"would abort {counts.get('would_abort', 0)}, aborted {counts.get('aborted', 0)}, "
+                f"failed {counts.get('failed', 0)}, bytes "
+                f"{'that would be freed' if dry_run else 'freed'} "
+                f"{(report.get('bytes_would_free') if dry_run else report.get('bytes_freed')) or 0:,}"
+            )
+            for row in report.get("rows", []):
+                age = format_age(row["age_seconds"]) if row.get("age_seconds") is not None else "?"
+                lines.append(f"              {row['action']:<12} {row['key']}  (age {age})")
+            left = _pending(client)
+            expected = set(STALE_KEYS) | {"tmp/still-running.bin"} if dry_run else None
+            ok = ok and str(run.state).endswith("success")
+            ok = ok and (left == expected if dry_run else left == {"tmp/still-running.bin"})
+        lines.append(
+            "left alone  tmp/still-running.bin (younger than 10m)"
+            if ok
+            else f"UNEXPECTED: uploads left {sorted(_pending(client))}"
+        )
+    finally:
+        client.abort_multipart_upload(BUCKET, "tmp/still-running.bin", fresh)
+        emulator.set_clock_offset(0)
+    return ok, lines
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -94,10 +152,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     started = time.monotonic()
-    dag_file = _find_dag_file()
+    dag_files = [_find_dag_file(DAG_FILE), _find_dag_file(CLEANUP_DAG_FILE)]
     work = Path(tempfile.mkdtemp(prefix="oss-demo-"))
     try:
-        dags = _prepare_airflow(work / "airflow", dag_file)
+        dags = _prepare_airflow(work / "airflow", dag_files)
         from oss_provider.testing import CONN_ENV, EmulatorServer
 
         size = args.size_mib * MiB
@@ -159,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 crc_ok = head.crc64 == crc == result["crc64"] and head.size == size
                 bytes_ok = _same_bytes(client, source)
+                cleanup_ok, cleanup_lines = _show_cleanup(
+                    bag.get_dag(CLEANUP_DAG_ID), client, emulator
+                )
 
         total_parts = -(-size // (args.part_size_mib * MiB))
         print()
@@ -176,8 +237,12 @@ def main(argv: list[str] | None = None) -> int:
             f"  verified    CRC-64 {'matches' if crc_ok else 'DIFFERS'} ({crc}), bytes "
             f"{'identical' if bytes_ok else 'DIFFER'}"
         )
+        print()
+        print("stale-upload cleanup (example_oss_abort_stale_uploads)")
+        for line in cleanup_lines:
+            print(f"  {line}")
         print(f"  total       {time.monotonic() - started:.1f} s")
-        return 0 if crc_ok and bytes_ok else 1
+        return 0 if crc_ok and bytes_ok and cleanup_ok else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
