@@ -123,6 +123,8 @@ class TransferProgress:
         self._kept = 0
         self._parts = 0
         self._finished = False
+        self._report_lock = threading.Lock()
+        self._reported_parts = 0
 
     def snapshot(self) -> ProgressSnapshot:
         with self._lock:
@@ -165,6 +167,12 @@ class TransferProgress:
         return snap
 
     def _report(self, snap: ProgressSnapshot) -> None:
-        self.logger.info("%s", describe(snap, self.label))
-        if self.callback is not None:
-            self.callback(snap)
+        """Log and call back in order: a thread that lost the race to a newer snapshot stays
+        quiet, so the log never goes backwards."""
+        with self._report_lock:
+            if snap.parts_done < self._reported_parts:
+                return
+            self._reported_parts = snap.parts_done
+            self.logger.info("%s", describe(snap, self.label))
+            if self.callback is not None:
+                self.callback(snap)
