@@ -101,6 +101,8 @@ def test_celery_executor_spreads_batches_over_two_workers(services, tmp_path):
                 assert requests_seen.get("UploadPartCopy", 0) >= 16, requests_seen
                 assert requests_seen.get("UploadPart", 0) == 0, requests_seen
                 client.close()
+                groups = [p.pid for p in deploy.processes.values()]
+            assert all(ad.group_is_gone(pid) for pid in groups)  # nothing outlives the test
     finally:
         ad.drop_database(db_name)
         ad.delete_redis_queue(queue)

@@ -80,6 +80,25 @@ def test_missing_connection_and_bucket(monkeypatch):
         OSSMultipartHook("nobucket").get_bucket_name()
 
 
+@pytest.mark.parametrize(
+    ("conn", "message"),
+    [
+        ({"host": "https://oss.mycorp.example"}, "'bad': cannot tell the region.*'region' extra"),
+        ({"host": "ht!tp://exa mple"}, "'bad': endpoint 'ht!tp://exa mple' is not usable"),
+        ({"host": "oss-cn-hangzhou.aliyuncs.com", "extra": {"signature_version": "v2"}},
+         "'bad': signature_version must be 'v4' or 'v1'"),
+        ({"host": "oss-cn-hangzhou.aliyuncs.com", "login": None}, "'bad' has no AccessKey ID"),
+        ({"host": None}, "'bad' has neither an endpoint \\(host\\) nor a region"),
+    ],
+)  # fmt: skip
+def test_bad_connections_name_the_connection_and_the_field(monkeypatch, conn, message):
+    monkeypatch.delenv("OSS_ACCESS_KEY_ID", raising=False)
+    full = {"conn_type": "oss_multipart", "login": "a", "password": "b", **conn}
+    monkeypatch.setenv("AIRFLOW_CONN_BAD", json.dumps({k: v for k, v in full.items() if v}))
+    with pytest.raises(AirflowFailException, match=message):
+        OSSMultipartHook("bad").get_client()
+
+
 def test_region_endpoint_alibaba_extras_and_env_fallback(monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_ALI",

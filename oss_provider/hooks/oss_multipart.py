@@ -96,7 +96,10 @@ class OSSMultipartHook(BaseHook):
         try:
             settings = settings_from_connection(conn, self.oss_conn_id)
         except ValueError as exc:
-            raise AirflowFailException(str(exc)) from None
+            text = str(exc)
+            if f"connection {self.oss_conn_id!r}" not in text:
+                text = f"connection {self.oss_conn_id!r}: {text} (the connection's host)"
+            raise AirflowFailException(text) from None
         mask_secret(settings.credentials.access_key_secret)
         if settings.credentials.security_token:
             mask_secret(settings.credentials.security_token)
@@ -106,7 +109,13 @@ class OSSMultipartHook(BaseHook):
         """The hook's client (created on first use)."""
         if self._client is None:
             s = self.settings
-            self._client = OSSClient(s.endpoint, s.credentials, **s.client_kwargs())
+            try:
+                self._client = OSSClient(s.endpoint, s.credentials, **s.client_kwargs())
+            except ValueError as exc:  # V4 needs a region the endpoint does not tell
+                raise AirflowFailException(
+                    f"connection {self.oss_conn_id!r}: {exc}; set the connection's 'region' "
+                    "extra, or 'signature_version': 'v1'"
+                ) from None
         return self._client
 
     def get_bucket_name(self, bucket_name: str | None = None, key: str | None = None) -> str:
