@@ -14,7 +14,7 @@ from bench.harness import (
     tool_args,
 )
 
-TOOLS = ("oss_provider", "oss2", "oss-v2", "bare PUT")
+TOOLS = ("oss_provider", "oss2", "oss-v2", "bare PUT", "ours, no MD5")
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -25,7 +25,8 @@ def run(ctx: Context) -> ScenarioResult:
         "Upload, equal settings",
         f"{size / MiB:.0f} MiB file, {part / MiB:g} MiB parts, {conc} connections, integrity "
         "checks on (ours: Content-MD5 + CRC-64; oss2: CRC-64 via crcmod; v2: default CRC-64); "
-        "bare PUT: no signing, no hashing",
+        "bare PUT: no signing, no hashing; 'ours, no MD5': this project with content_md5=False "
+        "(CRC-64 still checked), a diagnostic row, not a peer",
     )
     runs: dict[str, list] = {t: [] for t in TOOLS}
     with emulator() as srv:
@@ -39,6 +40,7 @@ def run(ctx: Context) -> ScenarioResult:
                     part_size=part,
                     concurrency=conc,
                     mode="file",
+                    content_md5=tool != "ours, no MD5",
                 )
                 runs[tool].append(run_upload("B1", tool, srv, args, crc))
     res.rows = [best_of(runs[t]) for t in TOOLS]

@@ -18,6 +18,7 @@ from bench.common import ROOT, Measurement, MiB, MiniOSS, make_source_file, run_
 
 TOOL_MODULES = {
     "oss_provider": "bench.tool_ours",
+    "ours, no MD5": "bench.tool_ours",  # diagnostic: what Content-MD5 costs (CRC-64 still on)
     "oss2": "bench.tool_oss2",
     "oss-v2": "bench.tool_v2",
     "bare PUT": "bench.tool_bare",

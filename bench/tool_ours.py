@@ -22,6 +22,8 @@ def upload(a: dict[str, Any]) -> dict[str, Any]:
         kwargs["part_size"] = a["part_size"]
     if a.get("concurrency"):
         kwargs["concurrency"] = a["concurrency"]
+    if a.get("content_md5") is False:
+        kwargs["content_md5"] = False
     source: Any = a["source"] if a["mode"] == "file" else sys.stdin.buffer
     with _client(a) as client:
         transfer.upload(client, a["bucket"], a["key"], source, **kwargs)

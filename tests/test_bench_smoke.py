@@ -43,7 +43,7 @@ def test_bench_smoke_runs_every_scenario(tmp_path: Path) -> None:
     results = json.loads(raw.read_text())
     assert [r["key"] for r in results] == ["B1", "B2", "B3", "B4", "B5"]
     tools = {r["key"]: {row["tool"] for row in r["rows"]} for r in results}
-    assert tools["B1"] == {"oss_provider", "oss2", "oss-v2", "bare PUT"}
+    assert tools["B1"] == {"oss_provider", "oss2", "oss-v2", "bare PUT", "ours, no MD5"}
     assert tools["B2"] == {"oss_provider", "oss2", "oss-v2"}
     assert tools["B3"] == {"oss_provider", "oss-v2"}
     assert tools["B4"] == {"oss_provider", "oss2"}

@@ -226,9 +226,11 @@ class _PartRunner:
         existing: dict[int, PartInfo],
         progress: TransferProgress,
         part_retries: int = DEFAULT_PART_RETRIES,
+        content_md5: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
+        self.content_md5 = content_md5
         self.bucket = bucket
         self.key = key
         self.upload_id = upload_id
@@ -377,7 +379,12 @@ class _PartRunner:
             self.progress.part_kept(spec.size)
             return old.to_uploaded_part()
         part = self.client.upload_part(
-            self.bucket, self.key, self.upload_id, spec.part_number, data
+            self.bucket,
+            self.key,
+            self.upload_id,
+            spec.part_number,
+            data,
+            content_md5=self.content_md5,
         )
         if part.size != spec.size:
             part = UploadedPart(part.part_number, part.etag, spec.size, part.crc64)
@@ -489,6 +496,7 @@ def upload(
     abort_on_failure: bool | None = None,
     part_retries: int = DEFAULT_PART_RETRIES,
     initiate_kwargs: dict[str, Any] | None = None,
+    content_md5: bool = True,
 ) -> CompletedObject:
     """Upload ``source`` to ``oss://bucket/key`` as a parallel, verified multipart upload.
 
@@ -503,6 +511,9 @@ def upload(
     :param expected_size: for a stream, its size if known (chooses the part size).
     :param abort_on_failure: abort the upload when it fails; default ``not resume`` (a resumable
         upload keeps its parts so a retry can continue). A changed source always aborts.
+    :param content_md5: send ``Content-MD5`` with each part, so OSS refuses a corrupted part
+        before storing it (default). ``False`` saves about 1 s of CPU per GiB; every part's CRC-64
+        and the whole object's are still checked, and a mismatched part is sent again.
     :returns: the completed object, with its ETag, size and CRC-64.
     """
     concurrency = _validate_concurrency(concurrency)
@@ -527,6 +538,7 @@ def upload(
             progress=progress,
             abort_on_failure=abort_on_failure,
             part_retries=part_retries,
+            content_md5=content_md5,
         )
     finally:
         if owned:
@@ -546,6 +558,7 @@ def _upload(
     progress: TransferProgress | ProgressCallback | None,
     abort_on_failure: bool,
     part_retries: int,
+    content_md5: bool,
 ) -> CompletedObject:
     size = src.size
     upload_id: str | None = None
@@ -602,6 +615,7 @@ def _upload(
             existing=existing,
             progress=tracker,
             part_retries=part_retries,
+            content_md5=content_md5,
         )
         try:
             if isinstance(src, StreamSource):
@@ -697,6 +711,7 @@ def upload_part_batch(
     fingerprint: dict[str, Any] | None = None,
     progress: TransferProgress | ProgressCallback | None = None,
     part_retries: int = DEFAULT_PART_RETRIES,
+    content_md5: bool = True,
 ) -> list[dict[str, Any]]:
     """Upload some parts of an existing upload (one mapped task's batch); return part dicts.
 
@@ -744,6 +759,7 @@ def upload_part_batch(
             existing=existing,
             progress=tracker,
             part_retries=part_retries,
+            content_md5=content_md5,
         )
         done = runner.run(specs)
         src.check_unchanged(fingerprint or None)
