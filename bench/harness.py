@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, Measurement, MiB, MiniOSS, make_source_file, run_child, verify_object
+from oss_provider.testing import stop_process_group
 
 TOOL_MODULES = {
     "oss_provider": "bench.tool_ours",
@@ -179,15 +179,7 @@ def throttling_proxy(upstream: str, mbit: float) -> Iterator[str]:
             raise RuntimeError(f"the throttling proxy did not start: {line!r}")
         yield line.rsplit(" ", 1)[1].strip()
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
         proc.stdout.close()
 
 

@@ -36,6 +36,24 @@ DEFAULT_REGION = "cn-hangzhou"
 CONN_ENV = "AIRFLOW_CONN_OSS_MULTIPART_DEFAULT"
 
 
+def stop_process_group(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM the process group a server was started in, SIGKILL it if it lingers, reap it."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout)
+
+
 class EmulatorServer:
     """Runs ``python -m oss_provider.emulator`` in its own process group; a context manager.
 
@@ -158,16 +176,7 @@ class EmulatorServer:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop_process_group(proc)
         if proc.stdout is not None:
             proc.stdout.close()
 
