@@ -162,14 +162,17 @@ def chart(results: list[ScenarioResult], path: Path) -> Path | None:
         names = [m.tool for m in rows_ok]
         vals = [getattr(m, attr) for m in rows_ok]
         colors = [
-            "tab:green" if n == OURS else ("tab:gray" if n == "bare PUT" else "tab:blue")
+            "tab:green" if n == OURS else ("tab:blue" if n in ("oss2", "oss-v2") else "tab:gray")
             for n in names
         ]
         bars = ax.bar(names, vals, color=colors)
         ax.bar_label(bars, fmt="%.1f", fontsize=8)
         ax.set_title(f"{r.key} {label}", fontsize=10)
         ax.tick_params(axis="x", labelsize=8, rotation=15)
-    fig.suptitle("oss_provider (green) vs oss2 / alibabacloud-oss-v2 (blue); lower is better")
+    fig.suptitle(
+        "oss_provider (green) vs oss2 / alibabacloud-oss-v2 (blue), ceiling and diagnostics "
+        "(gray); lower is better"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
