@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="directory for RESULTS.md and results.png")
     p.add_argument("--json", default=None, help="also write the raw results as JSON here")
     args = p.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the emulator, the proxy and a running tool are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     keys = [k.strip().upper() for k in args.only.split(",") if k.strip()] or list(SCENARIOS)
     unknown = [k for k in keys if k not in SCENARIOS]

@@ -99,6 +99,10 @@ def run_child(
     timer.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:  # the harness is stopping (Ctrl-C, SIGTERM): take the child with it
+        _kill_group(proc.pid)
+        proc.wait()
+        raise
     finally:
         timer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
