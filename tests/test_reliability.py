@@ -144,7 +144,7 @@ def test_cleanup_under_random_abort_faults_reports_exactly_the_failed_ones(
 
 
 def test_sts_token_expiring_mid_upload_then_refreshed_continues_the_same_upload(
-    oss_emulator, oss_bucket, tmp_path
+    oss_emulator, oss_client, oss_bucket, tmp_path
 ):
     data = _data(12 * P + 99, seed=5)
     source = tmp_path / "source.bin"
@@ -169,8 +169,8 @@ def test_sts_token_expiring_mid_upload_then_refreshed_continues_the_same_upload(
         assert first.access_key_secret not in text and first.security_token not in text
         assert err.value.code == "SecurityTokenExpired" and err.value.request_id
 
-        (upload,) = _uploads(_client(oss_emulator), oss_bucket, "sts.bin")  # kept for a resume
-        stored = list(_client(oss_emulator).iter_parts(oss_bucket, "sts.bin", upload.upload_id))
+        (upload,) = _uploads(oss_client, oss_bucket, "sts.bin")  # kept for a resume
+        stored = list(oss_client.iter_parts(oss_bucket, "sts.bin", upload.upload_id))
         assert 3 <= len(stored) <= 3 + 2  # it stopped at once: at most the parts in flight
 
         refreshed = _add_sts(oss_emulator)
@@ -180,7 +180,7 @@ def test_sts_token_expiring_mid_upload_then_refreshed_continues_the_same_upload(
         assert _count(oss_emulator, "InitiateMultipartUpload") == 0  # the same upload id
         assert _count(oss_emulator, "UploadPart") == 13 - len(stored)  # nothing sent twice
         assert done.crc64 == crc64(data)
-        assert _client(oss_emulator).get_object(oss_bucket, "sts.bin") == data
+        assert oss_client.get_object(oss_bucket, "sts.bin") == data
     finally:
         client.close()
         for creds in (first, refreshed):
