@@ -123,9 +123,8 @@ def _show_cleanup(dag, client, emulator) -> tuple[bool, list[str]]:
                 age = format_age(row["age_seconds"]) if row.get("age_seconds") is not None else "?"
                 lines.append(f"              {row['action']:<12} {row['key']}  (age {age})")
             left = _pending(client)
-            expected = set(STALE_KEYS) | {"tmp/still-running.bin"} if dry_run else None
-            ok = ok and str(run.state).endswith("success")
-            ok = ok and (left == expected if dry_run else left == {"tmp/still-running.bin"})
+            expected = {"tmp/still-running.bin"} | (set(STALE_KEYS) if dry_run else set())
+            ok = ok and str(run.state).endswith("success") and left == expected
         lines.append(
             "left alone  tmp/still-running.bin (younger than 10m)"
             if ok

@@ -91,6 +91,7 @@ class EmulatorServer:
             secrets.token_urlsafe(48),
         )
         self._clock_offset = 0.0
+        self._fault_rate_now: tuple[float, str | None] = (fault_rate, None)
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
 
@@ -229,7 +230,7 @@ class EmulatorServer:
         """Fail this share of requests (of ``operation`` only, when given) at random: 503, 500,
         a reset in the middle of a body, or a slow answer; the same seed gives the same faults.
         ``tidy()`` puts the start-up rate back."""
-        self._current_fault_rate = (float(rate), operation)
+        self._fault_rate_now = (float(rate), operation)
         self.admin("POST", "faults", {"rate": float(rate), "seed": seed, "operation": operation})
 
     def set_clock_offset(self, seconds: float) -> None:
@@ -273,7 +274,7 @@ class EmulatorServer:
             self.clear_faults()
             if self._clock_offset:
                 self.set_clock_offset(0.0)
-            if getattr(self, "_current_fault_rate", None) not in (None, (self.fault_rate, None)):
+            if self._fault_rate_now != (self.fault_rate, None):
                 self.set_fault_rate(self.fault_rate)
 
     def connection_uri_json(self, bucket: str = DEFAULT_BUCKET) -> str:

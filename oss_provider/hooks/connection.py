@@ -50,6 +50,19 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "1", "yes", "on")
 
 
+def _seconds(extra: dict[str, Any], name: str, default: float, conn_id: str) -> float:
+    value = extra.get(name)
+    try:
+        seconds = float(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise ValueError(
+            f"connection {conn_id!r}: extra {name!r} must be seconds > 0, got {value!r}"
+        )
+    return seconds
+
+
 def settings_from_connection(conn: Any, conn_id: str) -> ConnectionSettings:
     """Read an ``oss_multipart`` (or alibaba ``oss``) connection; raise ValueError naming the fix."""
     extra: dict[str, Any] = dict(conn.extra_dejson or {})
@@ -64,7 +77,12 @@ def settings_from_connection(conn: Any, conn_id: str) -> ConnectionSettings:
                 "e.g. host 'oss-cn-hangzhou.aliyuncs.com' or extra {'region': 'cn-hangzhou'}"
             )
         host = endpoint_for_region(region, internal=_truthy(extra.get("internal", False)))
-    parsed = parse_endpoint(host, extra.get("addressing") or "auto")
+    try:
+        parsed = parse_endpoint(host, extra.get("addressing") or "auto")
+    except ValueError as exc:
+        raise ValueError(
+            f"connection {conn_id!r}: {exc} (the host field, or extra 'addressing')"
+        ) from None
     region = region or region_from_host(parsed.host)
 
     access_key_id = conn.login or extra.get("access_key_id") or os.environ.get("OSS_ACCESS_KEY_ID")
@@ -91,6 +109,6 @@ def settings_from_connection(conn: Any, conn_id: str) -> ConnectionSettings:
         signature_version=version,
         addressing=extra.get("addressing") or "auto",
         verify=_bool_or_path(extra.get("verify")),
-        connect_timeout=float(extra.get("connect_timeout") or 10),
-        read_timeout=float(extra.get("read_timeout") or 120),
+        connect_timeout=_seconds(extra, "connect_timeout", 10.0, conn_id),
+        read_timeout=_seconds(extra, "read_timeout", 120.0, conn_id),
     )

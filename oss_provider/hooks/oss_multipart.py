@@ -95,11 +95,8 @@ class OSSMultipartHook(BaseHook):
             ) from None
         try:
             settings = settings_from_connection(conn, self.oss_conn_id)
-        except ValueError as exc:
-            text = str(exc)
-            if f"connection {self.oss_conn_id!r}" not in text:
-                text = f"connection {self.oss_conn_id!r}: {text} (the connection's host)"
-            raise AirflowFailException(text) from None
+        except ValueError as exc:  # it names the connection and the field to fix
+            raise AirflowFailException(str(exc)) from None
         mask_secret(settings.credentials.access_key_secret)
         if settings.credentials.security_token:
             mask_secret(settings.credentials.security_token)

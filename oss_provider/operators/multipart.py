@@ -32,11 +32,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from oss_provider._compat import AirflowException, AirflowFailException, BaseOperator
 from oss_provider.client import transfer
 from oss_provider.client.errors import (
-    IntegrityError,
     NoSuchUpload,
     OSSClientError,
     OSSError,
-    SourceChangedError,
 )
 from oss_provider.client.limits import MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import CompletedObject, UploadedPart
@@ -53,10 +51,9 @@ if TYPE_CHECKING:
 
 DEFAULT_CONN_ID = "oss_multipart_default"
 _NONE_TEXT = {"", "none", "null"}
-# Errors that a task retry cannot fix: fail at once instead of burning retries.
+# Local errors that a task retry cannot fix: fail at once instead of burning retries. Client
+# errors (a changed source, a checksum mismatch, OSS codes) are sorted by ``wrap_client_error``.
 _PERMANENT = (
-    SourceChangedError,
-    IntegrityError,
     FileNotFoundError,
     IsADirectoryError,
     ValueError,
@@ -579,10 +576,7 @@ class OSSCompleteMultipartUploadOperator(_OSSMultipartOperator):
             _as_int("expected_size", self.expected_size),
             _as_int("expected_parts", self.expected_parts, minimum=1),
         )
-        try:
-            done = client.complete_multipart_upload(bucket, key, upload_id, parts)
-        except IntegrityError as error:
-            raise AirflowFailException(str(error)) from error
+        done = client.complete_multipart_upload(bucket, key, upload_id, parts)
         result = _completed_dict(done)
         self.log.info(
             "Completed oss://%s/%s: %s bytes in %d parts, ETag %s, CRC-64 %s%s",
