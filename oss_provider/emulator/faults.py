@@ -2,7 +2,9 @@
 
 Kinds: ``503`` (SlowDown), ``500`` (InternalError), ``reset`` (connection reset in the middle of
 the request or response body), ``slow`` (answer after a delay), ``lose_complete_response``
-(the operation takes effect, then the connection drops before the answer), or any OSS error code.
+(the operation takes effect, then the connection drops before the answer; ``lose_response`` is
+the same for any operation), ``garbled`` (the operation takes effect and answers 200, but the XML
+body is cut short, as a broken proxy would), or any OSS error code.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from .errors import CATALOGUE
 
-KINDS = ("503", "500", "reset", "slow", "lose_complete_response")
+KINDS = ("503", "500", "reset", "slow", "lose_complete_response", "lose_response", "garbled")
 RANDOM_KINDS = ("503", "500", "reset", "slow")
 
 

@@ -405,7 +405,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
             log.exception("emulator: %s failed", operation)
             err = ServiceError("InternalError", f"Emulator error: {type(exc).__name__}")
             response = self._error(err, request_id, host, head, body)
-        if fault is not None and fault.kind == "lose_complete_response":
+        if fault is not None and fault.kind in ("lose_complete_response", "lose_response"):
             if response.reader is not None:
                 response.reader.close()
             raise AbortConnection("fault injection: answer lost after the operation succeeded")
@@ -415,6 +415,8 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
             else:
                 response.headers["Connection"] = "close"
         half = fault is not None and fault.kind == "reset" and not (body and body.present)
+        if fault is not None and fault.kind == "garbled" and response.status < 300:
+            response = _garbled(response)
         self._send(response, request_id, head, reset_half=half)
 
     def _get_all(self, name: str) -> list[str]:
@@ -447,7 +449,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
             raise ServiceError("SlowDown", ec="0000-00000503")
         elif kind == "500":
             raise ServiceError("InternalError", ec="0000-00000500")
-        elif kind != "lose_complete_response":
+        elif kind not in ("lose_complete_response", "lose_response", "garbled"):
             raise ServiceError(kind)
 
     def _error(
@@ -539,3 +541,12 @@ def build_server(host: str, port: int, app: Emulator) -> OSSHTTPServer:
 
 
 __all__ = ["Emulator", "OSSHTTPServer", "build_server", "route"]
+
+
+def _garbled(response: Response) -> Response:
+    """The answer with its XML body cut in half (fault ``garbled``); object data is left alone."""
+    if response.reader is not None or not response.body:
+        return response
+    body = response.body[: max(1, len(response.body) // 2)]
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(response.status, headers, body, after_send=response.after_send)
