@@ -34,6 +34,10 @@ import pytest
 DEFAULT_BUCKET = "test-bucket"
 DEFAULT_REGION = "cn-hangzhou"
 CONN_ENV = "AIRFLOW_CONN_OSS_MULTIPART_DEFAULT"
+# What every call to an ``/_emulator/`` control endpoint must send (others are answered 403).
+CONTROL_HEADERS = {"X-OSS-Emulator-Control": "1"}
+# The emulator reads its credentials from here when no --credentials flag is given.
+CREDENTIALS_ENV = "OSS_EMULATOR_CREDENTIALS"
 
 
 def stop_process_group(proc: subprocess.Popen, timeout: float = 10) -> None:
@@ -123,8 +127,6 @@ class EmulatorServer:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
-            "--credentials",
-            f"{self.access_key_id}:{self.access_key_secret},{sts_ak}:{sts_sk}:{token}",
             "--region",
             self.region,
             "--latency-ms",
@@ -138,8 +140,13 @@ class EmulatorServer:
             cmd += ["--bucket", bucket]
         log = open(self._log_path, "ab")  # noqa: SIM115 - the child process holds it
         try:
+            env = dict(os.environ)  # secrets go to the child's environment, never its argv
+            env[CREDENTIALS_ENV] = (
+                f"{self.access_key_id}:{self.access_key_secret},{sts_ak}:{sts_sk}:{token}"
+            )
             self._proc = subprocess.Popen(
                 cmd,
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
@@ -206,7 +213,9 @@ class EmulatorServer:
     ) -> dict[str, Any]:
         """Call an ``/_emulator/`` endpoint and return its JSON answer."""
         data = json.dumps(payload).encode() if payload is not None else None
-        req = urllib.request.Request(f"{self.endpoint}/_emulator/{path}", data=data, method=method)
+        req = urllib.request.Request(
+            f"{self.endpoint}/_emulator/{path}", data=data, method=method, headers=CONTROL_HEADERS
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
 

@@ -11,6 +11,7 @@ import requests
 from _emulator_signer import complete, error_of, for_server, initiate, put_part
 
 from oss_provider.emulator.crc import crc64
+from oss_provider.testing import CONTROL_HEADERS
 
 P1 = b"a" * 102400
 P2 = b"b" * 1000
@@ -203,4 +204,5 @@ def test_entity_too_large_and_missing_length(oss_emulator, oss_bucket):
     resp = conn.getresponse()
     assert (resp.status, b"<Code>EntityTooLarge</Code>" in resp.read()) == (400, True)
     conn.close()
-    assert requests.get(f"{oss_emulator.endpoint}/_emulator/health", timeout=5).ok
+    health = f"{oss_emulator.endpoint}/_emulator/health"
+    assert requests.get(health, headers=CONTROL_HEADERS, timeout=5).ok

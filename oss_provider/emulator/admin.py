@@ -9,11 +9,17 @@ POST /_emulator/credentials  {"access_key_id", "access_key_secret", "security_to
 GET  /_emulator/stats        request counts per operation, errors, bytes; POST resets the counters
 POST /_emulator/buckets      {"name": ...} create;  DELETE /_emulator/buckets/<name> force-delete
 GET  /_emulator/health       {"ok": true}
+
+Every control request must carry ``X-OSS-Emulator-Control: 1`` and must not look like it came
+from a browser (no ``Origin`` header, ``Sec-Fetch-Site`` absent or ``none``); otherwise it is
+answered 403. A web page cannot send a custom header cross-origin without a CORS preflight,
+which these endpoints never grant, so a page the developer visits cannot drive the emulator.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .auth import Credential
@@ -23,8 +29,38 @@ if TYPE_CHECKING:
     from .server import Emulator
 
 
+CONTROL_HEADER = "X-OSS-Emulator-Control"
+CONTROL_HEADERS = {CONTROL_HEADER: "1"}
+
+
 def _json(status: int, payload: dict[str, Any]) -> tuple[int, bytes]:
     return status, json.dumps(payload).encode("utf-8")
+
+
+def refuse_unless_control(headers: Mapping[str, str]) -> tuple[int, bytes] | None:
+    """None when a control request may proceed; else a 403 answer saying what is needed.
+
+    Refused: anything a browser sent (``Origin`` present, or ``Sec-Fetch-Site`` other than
+    ``none``), and anything without ``X-OSS-Emulator-Control: 1``.
+    """
+    site = headers.get("Sec-Fetch-Site")
+    if headers.get("Origin") is not None:
+        reason = "control endpoints refuse browser requests (an Origin header was sent)"
+    elif site is not None and site.strip().lower() != "none":
+        reason = f"control endpoints refuse browser requests (Sec-Fetch-Site: {site.strip()[:40]})"
+    elif (headers.get(CONTROL_HEADER) or "").strip() != "1":
+        reason = f"control endpoints need the header '{CONTROL_HEADER}: 1'"
+    else:
+        return None
+    return _json(
+        403,
+        {
+            "error": "Forbidden",
+            "message": f"{reason}; send '{CONTROL_HEADER}: 1' from a non-browser client "
+            "(no Origin header)",
+            "required_header": f"{CONTROL_HEADER}: 1",
+        },
+    )
 
 
 def handle_admin(app: Emulator, method: str, path: str, raw: bytes) -> tuple[int, bytes]:

@@ -11,6 +11,7 @@ import ipaddress
 import itertools
 import logging
 import os
+import re
 import socket
 import struct
 import threading
@@ -18,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 from . import buckets, objects
 from .auth import V1_SUBRESOURCES, Credential, CredentialTable, SignedRequest, Verifier
@@ -263,6 +264,24 @@ def route(
     return op
 
 
+# Query parameters whose values are secrets: presigned-URL signatures and STS tokens.
+SECRET_PARAMS = frozenset(
+    {"signature", "x-oss-signature", "security-token", "x-oss-security-token"}
+)
+_QUERY_PAIR = re.compile(r"([?&;])([^=&;\s\"'#?]+)=([^&;\s\"'#]*)")
+
+
+def redact(text: str) -> str:
+    """``text`` (a request line, a log message) with signature and token values REDACTED."""
+
+    def one(m: re.Match[str]) -> str:
+        if unquote_plus(m.group(2)).strip().lower() in SECRET_PARAMS and m.group(3):
+            return f"{m.group(1)}{m.group(2)}=REDACTED"
+        return m.group(0)
+
+    return _QUERY_PAIR.sub(one, text)
+
+
 class OSSRequestHandler(BaseHTTPRequestHandler):
     """One connection; serves requests until the client closes it (HTTP/1.1 keep-alive)."""
 
@@ -281,7 +300,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
         return http_date(self.server.app.clock.now() if timestamp is None else timestamp)
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
+        log.debug("%s - %s", self.address_string(), redact(format % args))
 
     def handle_one_request(self) -> None:
         try:
@@ -345,10 +364,14 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
         request_id = app.new_request_id()
         split = urlsplit(self.path)
         if split.path == "/_emulator" or split.path.startswith("/_emulator/"):
-            from .admin import handle_admin
+            from .admin import handle_admin, refuse_unless_control
 
             self._drain_plain()
-            status, payload = handle_admin(app, self.command, split.path, self._admin_body)
+            refused = refuse_unless_control(self.headers)
+            if refused is not None:
+                status, payload = refused
+            else:
+                status, payload = handle_admin(app, self.command, split.path, self._admin_body)
             self._send_bytes(status, {"Content-Type": "application/json"}, payload, request_id)
             return
         host = self.headers.get("Host", "")
