@@ -118,6 +118,43 @@ def _short_read(source: Source, offset: int, wanted: int, got: int) -> SourceCha
     )
 
 
+class SourceIsADirectoryError(IsADirectoryError, ValueError):
+    """A directory given as ``source``: both an ``IsADirectoryError`` and a ``ValueError``."""
+
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+)
+
+
+def _require_regular_file(path: str, mode: int) -> None:
+    """Refuse a ``source`` path that is not a regular file, saying what to pass instead."""
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise SourceIsADirectoryError(
+            f"source {path!r} is a directory; only regular files can be uploaded by path. Give "
+            "the path of one file as source (upload each file of a directory separately)"
+        )
+    what = next((name for test, name in _SPECIAL_FILES if test(mode)), "not a regular file")
+    raise ValueError(
+        f"source {path!r} is {what}; only regular files can be uploaded by path. To upload "
+        "from a pipe, socket or device, open it yourself and pass the open binary stream as "
+        f"source instead, e.g. source=open({path!r}, 'rb')"
+    )
+
+
 class LocalFileSource(Source):
     """A local (or shared-filesystem) file read part by part at its offset."""
 
@@ -126,29 +163,23 @@ class LocalFileSource(Source):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self.description = self.path
+        # Check the type by path before opening: opening a FIFO with no writer blocks forever.
         try:
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            _require_regular_file(self.path, os.stat(self.path).st_mode)
+            # O_NONBLOCK: should the path be swapped for a FIFO after the check, the open still
+            # returns at once (and fstat below refuses it); it changes nothing for regular files.
+            self._fd = os.open(self.path, _OPEN_FLAGS)
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"source file {self.path!r} does not exist; check the path (on Celery or "
                 "Kubernetes workers the file must be on a filesystem every worker can see)"
             ) from None
-        except IsADirectoryError:
-            raise IsADirectoryError(
-                f"source {self.path!r} is a directory; give the path of one file"
-            ) from None
         st = os.fstat(self._fd)
-        if stat.S_ISDIR(st.st_mode):
-            os.close(self._fd)
-            raise IsADirectoryError(
-                f"source {self.path!r} is a directory; give the path of one file"
-            )
-        if not stat.S_ISREG(st.st_mode):
-            os.close(self._fd)
-            raise ValueError(
-                f"source {self.path!r} is not a regular file; open it and pass the file object "
-                "to upload it as a stream"
-            )
+        try:
+            _require_regular_file(self.path, st.st_mode)
+        except ValueError:
+            self.close()
+            raise
         self.size = st.st_size
         self._opened_fingerprint = self.fingerprint()
 
@@ -296,6 +327,33 @@ class OSSObjectSource(Source):
         return data
 
 
+def _is_text_stream(stream: Any) -> bool:
+    """True when ``stream`` reads ``str``: text files, ``io.StringIO``, ``sys.stdin`` ..."""
+    if isinstance(stream, io.TextIOBase):
+        return True
+    if isinstance(stream, io.RawIOBase | io.BufferedIOBase):
+        return False  # binary whatever its ``mode`` says (zipfile's members say "r")
+    try:
+        probe = stream.read(0)  # consumes nothing; tells str from bytes
+    except Exception:  # noqa: BLE001 - no answer; fall back on the mode
+        probe = None
+    if isinstance(probe, str):
+        return True
+    if isinstance(probe, bytes | bytearray | memoryview):
+        return False
+    mode = getattr(stream, "mode", None)
+    return isinstance(mode, str) and bool(mode) and "b" not in mode
+
+
+def _text_stream_error(description: str) -> TypeError:
+    return TypeError(
+        f"source {description} is a text stream (it reads str, not bytes); uploads need bytes. "
+        "Open the file in binary mode, open(path, 'rb') instead of open(path, 'r'), use "
+        "io.BytesIO instead of io.StringIO, sys.stdin.buffer instead of sys.stdin, or pass the "
+        "path itself"
+    )
+
+
 class StreamSource(Source):
     """A non-seekable binary stream, read once, in order, a part at a time.
 
@@ -307,10 +365,15 @@ class StreamSource(Source):
 
     def __init__(self, stream: BinaryIO | Any, size: int | None = None, *, name: str | None = None):
         if not hasattr(stream, "read"):
-            raise TypeError(f"a stream source needs a .read() method, got {type(stream).__name__}")
+            raise TypeError(
+                f"source {type(stream).__name__} is not a stream (it has no .read() method); "
+                "pass a path, a URL, bytes or a binary stream opened with open(path, 'rb')"
+            )
         self.stream = stream
         self.size = size
         self.description = name or f"<stream {getattr(stream, 'name', type(stream).__name__)}>"
+        if _is_text_stream(stream):
+            raise _text_stream_error(self.description)
         self._opened_fingerprint = {}
         self._position = 0
 
@@ -334,6 +397,8 @@ class StreamSource(Source):
                 chunks.append(more)
                 done += len(more)
             data = b"".join(chunks)
+        if isinstance(data, str):  # a text stream that _is_text_stream could not tell
+            raise _text_stream_error(self.description)
         if not isinstance(data, bytes):
             data = bytes(data)
         done = len(data)
