@@ -42,11 +42,32 @@ def validate_part_size(part_size: int) -> int:
 
 
 def validate_key(key: str) -> str:
+    """``key`` if OSS can store it under exactly that name; else a ValueError saying what to fix.
+
+    OSS's own rules: 1..1023 bytes of UTF-8, not starting with ``/`` or ``\\``. On top of those,
+    a key whose path segments are ``.`` or ``..`` is refused: HTTP clients (urllib3) remove dot
+    segments from the URL path, so ``'a/../b'`` would be sent as ``'b'``, and ``'.'`` or ``'..'``
+    as the bucket itself.
+    """
     if not isinstance(key, str) or not key:
-        raise ValueError("object key must be a non-empty string")
-    size = len(key.encode("utf-8"))
-    if size > MAX_KEY_BYTES:
-        raise ValueError(f"object key is {size} bytes of UTF-8; OSS allows at most 1023")
+        raise ValueError(
+            f"object key must be a non-empty string, got {key!r}; give the object's name, "
+            "e.g. 'dir/file.bin'"
+        )
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"object key {key[:80]!r} is not valid UTF-8 text: it contains the lone surrogate "
+            f"{key[exc.start]!r} at position {exc.start} (often a file name decoded with "
+            "errors='surrogateescape'); OSS keys must be valid UTF-8. Decode the name with the "
+            "right encoding or replace that character"
+        ) from None
+    if len(encoded) > MAX_KEY_BYTES:
+        raise ValueError(
+            f"object key is {len(encoded)} bytes of UTF-8; OSS allows at most {MAX_KEY_BYTES}. "
+            "Use a shorter key"
+        )
     if key[0] in "/\\":
         raise ValueError(
             f"object key {key[:80]!r} starts with {key[0]!r}; OSS keys must not. Drop the leading "
@@ -56,6 +77,14 @@ def validate_key(key: str) -> str:
     if bad:
         raise ValueError(
             f"object key {key[:80]!r} contains control characters ({bad[0]!r}); remove them"
+        )
+    dots = [segment for segment in key.split("/") if segment in (".", "..")]
+    if dots:
+        raise ValueError(
+            f"object key {key[:80]!r} has a {dots[0]!r} path segment; HTTP clients remove '.' "
+            "and '..' segments from URLs, so the request would reach a different object (or the "
+            "bucket itself). Use a key without '.' or '..' between slashes, e.g. 'a/b' rather "
+            "than 'a/./b' or 'a/../b'"
         )
     return key
 
