@@ -44,20 +44,25 @@ def refuse_unless_control(headers: Mapping[str, str]) -> tuple[int, bytes] | Non
     ``none``), and anything without ``X-OSS-Emulator-Control: 1``.
     """
     site = headers.get("Sec-Fetch-Site")
+    needed = f"the header '{CONTROL_HEADER}: 1'"
     if headers.get("Origin") is not None:
-        reason = "control endpoints refuse browser requests (an Origin header was sent)"
+        why = "an Origin header was sent"
     elif site is not None and site.strip().lower() != "none":
-        reason = f"control endpoints refuse browser requests (Sec-Fetch-Site: {site.strip()[:40]})"
+        why = f"Sec-Fetch-Site: {site.strip()[:40]}"
     elif (headers.get(CONTROL_HEADER) or "").strip() != "1":
-        reason = f"control endpoints need the header '{CONTROL_HEADER}: 1'"
+        why = None
     else:
         return None
+    if why is None:
+        message = f"control endpoints need {needed} (and no Origin header)"
+    else:
+        message = f"control endpoints refuse browser requests ({why}); call them from a "
+        message += f"non-browser client with {needed}"
     return _json(
         403,
         {
             "error": "Forbidden",
-            "message": f"{reason}; send '{CONTROL_HEADER}: 1' from a non-browser client "
-            "(no Origin header)",
+            "message": message,
             "required_header": f"{CONTROL_HEADER}: 1",
         },
     )
