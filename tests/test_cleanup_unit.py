@@ -4,6 +4,7 @@ behaviour against a real server is in ``test_cleanup_emulator.py``."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import tracemalloc
@@ -22,18 +23,26 @@ from oss_provider.client.cleanup import (
     parse_older_than,
 )
 from oss_provider.client.errors import OSSError
-from oss_provider.client.models import UploadInfo, UploadsPage
+from oss_provider.client.models import PartInfo, PartsPage, UploadInfo, UploadsPage
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 
 
 class FakeClient:
-    """Just the listing and abort calls, driven by a page generator."""
+    """The listing, ListParts and abort calls, driven by a page generator; ``parts`` maps an
+    upload id to the LastModified times of its parts (no entry: no parts)."""
 
-    def __init__(self, pages, abort_error: dict[str, Exception] | None = None) -> None:
+    def __init__(
+        self,
+        pages,
+        abort_error: dict[str, Exception] | None = None,
+        parts: dict[str, list[datetime]] | None = None,
+    ) -> None:
         self._pages = pages
         self.abort_error = abort_error or {}
+        self.parts = parts or {}
         self.aborted: list[str] = []
+        self.parts_listed: list[str] = []
 
     def iter_multipart_upload_pages(self, bucket, *, prefix=None, page_size=1000):
         return iter(self._pages() if callable(self._pages) else self._pages)
@@ -44,8 +53,20 @@ class FakeClient:
         self.aborted.append(upload_id)
         return True
 
-    def list_parts(self, *a, **k):  # pragma: no cover - not used without skip_active/list_parts
-        raise AssertionError("list_parts must not be called")
+    def list_parts(self, bucket, key, upload_id, *, max_parts=1000, part_number_marker=0):
+        self.parts_listed.append(upload_id)
+        infos = [
+            PartInfo(n, f"etag{n}", 100, when)
+            for n, when in enumerate(self.parts.get(upload_id, []), start=1)
+        ]
+        return PartsPage(bucket, key, upload_id, infos, part_number_marker, len(infos), 1000, False)
+
+
+class NoRequestClient:
+    """Fails the test on any request: bad arguments must be refused before the first one."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"{name} was called: the arguments were not checked first")
 
 
 def page(uploads, *, server_date=NOW, truncated=False, km="", um="", nkm="", num=""):
@@ -243,7 +264,9 @@ def test_hundred_thousand_uploads_in_bounded_memory():
 
     tracemalloc.start()
     try:
-        report = abort_stale_uploads(FakeClient(pages), "b", dry_run=True, max_rows=100)
+        report = abort_stale_uploads(
+            FakeClient(pages), "b", dry_run=True, max_rows=100, skip_active=False
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -252,3 +275,109 @@ def test_hundred_thousand_uploads_in_bounded_memory():
     assert len(report.rows) == 100
     # one page of 1,000 entries is ~0.5 MB; all 100,000 would be ~50 MB
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+# ------------------------------------------------------------------ safe defaults
+
+
+def test_skip_active_is_the_default_everywhere():
+    from oss_provider.client.cleanup import run_cleanup
+
+    assert inspect.signature(abort_stale_uploads).parameters["skip_active"].default is True
+    assert inspect.signature(CleanupOptions.build).parameters["skip_active"].default is True
+    assert CleanupOptions().skip_active is True and CleanupOptions.build().skip_active is True
+    client = FakeClient([page([])])
+    assert run_cleanup(client, "b").options.skip_active is True  # options default too
+
+
+def test_by_default_an_old_upload_with_a_recent_part_is_kept_and_an_idle_one_aborted():
+    old = NOW - timedelta(days=3)
+    uploads = [
+        up("k/resumed", "resumed", old),
+        up("k/idle", "idle", old),
+        up("k/empty", "empty", old),
+    ]
+    parts = {
+        "resumed": [old, NOW - timedelta(minutes=5)],  # being resumed right now
+        "idle": [old + timedelta(hours=1)],  # last part two days ago
+    }
+    client = FakeClient([page(uploads)], parts=parts)
+    report = abort_stale_uploads(client, "b")  # no skip_active argument
+    assert sorted(client.aborted) == ["empty", "idle"]
+    assert report.counts["skipped_active"] == 1 and report.counts["aborted"] == 2
+    # active_within narrows the window: a part 5 minutes old is no longer "active" within 1 min
+    client = FakeClient([page(uploads)], parts=parts)
+    abort_stale_uploads(client, "b", active_within="1m")
+    assert sorted(client.aborted) == ["empty", "idle", "resumed"]
+    # the old behaviour stays available explicitly, without any ListParts
+    client = FakeClient([page(uploads)], parts=parts)
+    abort_stale_uploads(client, "b", skip_active=False)
+    assert sorted(client.aborted) == ["empty", "idle", "resumed"] and client.parts_listed == []
+
+
+@pytest.mark.parametrize("skip_active", [True, False])
+def test_an_upload_initiated_within_older_than_is_never_aborted_or_listed(skip_active):
+    threshold = timedelta(hours=1)
+    uploads = [
+        up("k", "just-now", NOW),
+        up("k", "almost", NOW - threshold + timedelta(milliseconds=1)),
+        up("k", "exactly", NOW - threshold),
+        up("k", "future", NOW + timedelta(minutes=10)),  # server clock behind its own stamp
+    ]
+    client = FakeClient([page(uploads)])
+    report = abort_stale_uploads(client, "b", older_than=threshold, skip_active=skip_active)
+    assert client.aborted == [] and client.parts_listed == []
+    assert report.counts["fresh"] == 4 and report.counts["stale"] == 0
+
+
+# ------------------------------------------------------------------ bad input, before any request
+
+BAD_INPUTS = [
+    ("older_than", float("inf"), ValueError, r"older_than=inf .*infinite.*'24h'.*100 years"),
+    ("older_than", float("-inf"), ValueError, r"older_than=-inf .*positive"),
+    ("older_than", float("nan"), ValueError, r"older_than=nan .*not a number.*'24h'"),
+    ("older_than", "99999999999d", ValueError, r"older_than='99999999999d' .*100 years"),
+    ("older_than", 10**20, ValueError, r"older_than=100000000000000000000 .*100 years"),
+    ("older_than", 10**400, ValueError, r"older_than=1000.*\.\.\. .*100 years"),
+    ("older_than", "9" * 400, ValueError, r"older_than=.*100 years"),
+    ("older_than", "P99999999999D", ValueError, r"older_than='P99999999999D'.*'24h'"),
+    ("older_than", timedelta.max, ValueError, r"older_than=.*100 years"),
+    ("active_within", float("nan"), ValueError, r"active_within=nan .*not a number"),
+    ("active_within", "99999999999d", ValueError, r"active_within='99999999999d' .*100 years"),
+    ("prefixes", 5, TypeError, r"prefixes must be a string or a list/tuple of strings.*got 5"),
+    ("prefixes", {"a": 1}, TypeError, r"prefixes must be a string or a list/tuple.*\{'a': 1\}"),
+    ("prefixes", {"a/"}, TypeError, r"prefixes must be .*\(set\)"),
+    ("prefixes", [b"a/"], TypeError, r"prefixes must be .*item b'a/'"),
+    ("include", 5, TypeError, r"include must be a string or a list/tuple of strings.*got 5"),
+    ("include", {"*.csv": 1}, TypeError, r"include must be .*\(dict\)"),
+    ("exclude", 5, TypeError, r"exclude must be a string or a list/tuple of strings.*got 5"),
+    ("exclude", ["*.tmp", 3], TypeError, r"exclude must be .*item 3"),
+    ("concurrency", "abc", ValueError, r"concurrency must be a whole number between 1 and 256"),
+    ("skip_active", "yes", TypeError, r"skip_active must be True or False"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "error", "message"), BAD_INPUTS)
+def test_bad_input_is_refused_before_any_request(name, value, error, message):
+    with pytest.raises(error, match=message):
+        abort_stale_uploads(NoRequestClient(), "b", **{name: value})
+    with pytest.raises(error, match=message):
+        CleanupOptions.build(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (timedelta(days=36_525), timedelta(days=36_525)),  # the maximum itself is accepted
+        ("100w", timedelta(weeks=100)),
+        (0.5, timedelta(milliseconds=500)),
+    ],
+)
+def test_long_and_short_but_sane_ages_are_accepted(value, expected):
+    assert parse_older_than(value) == expected
+
+
+def test_prefixes_and_globs_accept_a_string_a_list_or_a_tuple():
+    options = CleanupOptions.build(prefixes=("a/", "b/"), include="*.csv", exclude=["*.tmp"])
+    assert options.prefixes == ("a/", "b/")
+    assert options.include == ("*.csv",) and options.exclude == ("*.tmp",)
