@@ -12,6 +12,7 @@ from oss_provider.client import transfer
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import OSSError, SourceChangedError
 from oss_provider.client.limits import MIN_PART_SIZE as P
+from oss_provider.client.ownership import OWNER_PART_NUMBER, owner_token, start_owned_upload
 from oss_provider.client.progress import TransferProgress
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,6 +38,12 @@ def _sent_parts(emulator) -> int:
     return emulator.stats()["requests"].get("UploadPart", 0)
 
 
+def _owned_upload(client, bucket, key, owner):
+    """An upload started by ``owner`` (with the default options), as a killed run leaves it."""
+    token = owner_token(owner, {"content_type": None, "metadata": None})
+    return start_owned_upload(client, bucket, key, token, {}).upload_id
+
+
 def test_local_file_upload_is_parallel_verified_and_logged(
     oss_emulator, oss_client, oss_bucket, source_file, caplog
 ):
@@ -53,8 +60,10 @@ def test_local_file_upload_is_parallel_verified_and_logged(
 
 def test_transient_faults_are_healed(oss_emulator, oss_client, oss_bucket, source_file):
     path, data = source_file
-    oss_emulator.fail_next(3, "503", "UploadPart")
+    # at most max_retries (3) failures in a row per request: the policy heals them
+    oss_emulator.fail_next(2, "503", "UploadPart")
     oss_emulator.fail_next(1, "reset", "UploadPart")
+    oss_emulator.fail_next(1, "500", "CompleteMultipartUpload")
     done = transfer.upload(oss_client, oss_bucket, "k", path, part_size=P, concurrency=2)
     assert done.crc64 == crc64(data)
     assert oss_client.get_object(oss_bucket, "k") == data
@@ -64,28 +73,40 @@ def test_a_part_that_keeps_failing_keeps_parts_for_resume_or_aborts(
     oss_emulator, oss_client, oss_bucket, source_file
 ):
     path, _ = source_file
-    oss_emulator.fail_next(100, "InvalidArgument", "UploadPart")
-    with pytest.raises(OSSError, match="InvalidArgument"):
-        transfer.upload(oss_client, oss_bucket, "k", path, part_size=P)
+
+    for key, resume in (("k", True), ("k2", False)):
+        broken = []
+
+        def break_after_first_part(snapshot, broken=broken):  # owner record and part 1 stored
+            if snapshot.sent and not broken:
+                broken.append(oss_emulator.fail_next(100, "InvalidArgument", "UploadPart"))
+
+        progress = TransferProgress(None, interval=0, callback=break_after_first_part)
+        oss_emulator.reset_stats()
+        with pytest.raises(OSSError, match="InvalidArgument"):
+            transfer.upload(
+                oss_client, oss_bucket, key, path, part_size=P, concurrency=1,
+                resume=resume, progress=progress,
+            )  # fmt: skip
+        oss_emulator.clear_faults()
     assert len(_uploads(oss_client, oss_bucket, "k")) == 1  # kept for a resume
-    with pytest.raises(OSSError, match="InvalidArgument"):
-        transfer.upload(oss_client, oss_bucket, "k2", path, part_size=P, resume=False)
     assert _uploads(oss_client, oss_bucket, "k2") == []  # aborted
-    oss_emulator.clear_faults()
 
 
 def test_resume_keeps_matching_parts_and_sends_only_the_rest(
     oss_emulator, oss_client, oss_bucket, source_file
 ):
     path, data = source_file
-    upload_id = oss_client.initiate_multipart_upload(oss_bucket, "k")
+    upload_id = _owned_upload(oss_client, oss_bucket, "k", "writer-1")
     oss_client.upload_part(oss_bucket, "k", upload_id, 1, data[:P])
     oss_client.upload_part(oss_bucket, "k", upload_id, 2, data[P : 2 * P])
     oss_client.upload_part(oss_bucket, "k", upload_id, 4, _data(P, seed=9))  # stale: same size
     oss_emulator.reset_stats()
     seen = []
     progress = TransferProgress(len(data), interval=0, callback=seen.append)
-    done = transfer.upload(oss_client, oss_bucket, "k", path, concurrency=2, progress=progress)
+    done = transfer.upload(
+        oss_client, oss_bucket, "k", path, concurrency=2, progress=progress, owner="writer-1"
+    )
     assert done.crc64 == crc64(data)
     assert oss_client.get_object(oss_bucket, "k") == data
     assert _sent_parts(oss_emulator) == 4  # parts 3, 4 (stale), 5, 6; part size taken from 1-2
@@ -98,12 +119,15 @@ def test_resume_starts_over_when_the_upload_is_gone(
     oss_emulator, oss_client, oss_bucket, source_file
 ):
     path, data = source_file
-    upload_id = oss_client.initiate_multipart_upload(oss_bucket, "k")
+    upload_id = _owned_upload(oss_client, oss_bucket, "k", "writer-1")
     oss_client.upload_part(oss_bucket, "k", upload_id, 1, data[:P])
     oss_emulator.fail_next(1, "NoSuchUpload", "UploadPart")  # it vanished after the listing
-    done = transfer.upload(oss_client, oss_bucket, "k", path, part_size=P, concurrency=1)
+    done = transfer.upload(
+        oss_client, oss_bucket, "k", path, part_size=P, concurrency=1, owner="writer-1"
+    )
     assert done.crc64 == crc64(data)
     assert oss_client.get_object(oss_bucket, "k") == data
+    oss_client.abort_multipart_upload(oss_bucket, "k", upload_id)  # the faked vanished one
 
 
 def test_source_changed_during_upload_fails_clearly_and_aborts(oss_client, oss_bucket, source_file):
@@ -131,7 +155,9 @@ def test_oss_object_is_copied_server_side(oss_emulator, oss_client, oss_bucket):
     assert done.crc64 == crc64(data)
     assert oss_client.get_object(oss_bucket, "dst/object") == data
     requests = oss_emulator.stats()["requests"]
-    assert requests.get("UploadPartCopy") == 4 and "UploadPart" not in requests
+    assert requests.get("UploadPartCopy") == 4
+    assert requests.get("UploadPart") == 1  # only the owner record: no data through us
+    assert OWNER_PART_NUMBER == 10_000
 
 
 def test_http_url_source_reads_ranges(oss_client, oss_bucket):

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, Self
 from urllib.parse import quote, urlencode
 
@@ -15,14 +16,17 @@ from oss_provider.client import xml as oss_xml
 from oss_provider.client.checksums import combine_part_crcs, crc64, md5_base64
 from oss_provider.client.endpoint import parse_endpoint, region_from_host
 from oss_provider.client.errors import (
+    AmbiguousResultError,
     IntegrityError,
+    MalformedResponseError,
     NoSuchKey,
     NoSuchUpload,
     OSSClientError,
     OSSError,
     OSSTransportError,
+    UploadOwnershipError,
 )
-from oss_provider.client.http import Request, Transport, response_date
+from oss_provider.client.http import Request, RetryPolicy, Transport, response_date
 from oss_provider.client.limits import MAX_LIST_PAGE
 from oss_provider.client.models import (
     CompletedObject,
@@ -50,6 +54,12 @@ def _crc_header(resp: requests.Response) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def _whole(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return value
+
+
 def _page_size(value: int) -> int:
     if not 1 <= int(value) <= MAX_LIST_PAGE:
         raise ValueError(f"page size {value} is out of range: OSS lists 1..1000 entries per page")
@@ -71,8 +81,13 @@ class OSSClient:
         connect_timeout: float = 10,
         read_timeout: float = 120,
         max_retries: int = 3,
+        retry_budget: float = 300.0,
+        retry_policy: RetryPolicy | None = None,
         pool_size: int = 32,
     ) -> None:
+        """:param max_retries: sends after the first for a failed request (5xx, throttling,
+        reset, timeout, an answer cut short); ``retry_policy`` overrides it and
+        ``retry_budget``, the seconds after which no request is sent again."""
         parsed = parse_endpoint(endpoint, addressing)
         if signature_version not in ("v4", "v1"):
             raise ValueError(f"signature_version must be 'v4' or 'v1', got {signature_version!r}")
@@ -93,7 +108,10 @@ class OSSClient:
             verify=verify,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            max_retries=max_retries,
+            policy=retry_policy
+            or RetryPolicy(
+                max_sends=_whole(max_retries, "max_retries") + 1, budget_seconds=retry_budget
+            ),
             pool_size=pool_size,
         )
 
@@ -152,6 +170,35 @@ class OSSClient:
         headers: Mapping[str, str] | None = None,
     ) -> str:
         """Start an upload and return its upload id; headers here become the object's metadata."""
+        return self.start_multipart_upload(
+            bucket,
+            key,
+            content_type=content_type,
+            metadata=metadata,
+            storage_class=storage_class,
+            server_side_encryption=server_side_encryption,
+            tagging=tagging,
+            forbid_overwrite=forbid_overwrite,
+            headers=headers,
+        ).upload_id
+
+    def start_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
+        server_side_encryption: str | None = None,
+        tagging: Mapping[str, str] | str | None = None,
+        forbid_overwrite: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> UploadInfo:
+        """Initiate, returning the upload id with the server's time of the answer (``initiated``).
+
+        Initiate is not idempotent: it is sent again only when it provably never reached OSS;
+        any other lost answer raises with ``maybe_applied`` (see ``transfer`` for recovery)."""
         hdrs = dict(headers or {})
         hdrs["Content-Type"] = content_type or "application/octet-stream"
         for name, value in (metadata or {}).items():
@@ -165,9 +212,16 @@ class OSSClient:
         if forbid_overwrite is not None:
             hdrs["x-oss-forbid-overwrite"] = "true" if forbid_overwrite else "false"
         resp = self._send(
-            "InitiateMultipartUpload", "POST", bucket, key, params=[("uploads", None)], headers=hdrs
+            "InitiateMultipartUpload",
+            "POST",
+            bucket,
+            key,
+            params=[("uploads", None)],
+            headers=hdrs,
+            idempotent=False,
+            parse=lambda r: oss_xml.parse_initiate(r.content),
         )
-        return oss_xml.parse_initiate(resp.content)
+        return UploadInfo(key=key, upload_id=resp.parsed, initiated=response_date(resp))
 
     def upload_part(
         self,
@@ -236,8 +290,9 @@ class OSSClient:
             key,
             params=[("partNumber", str(part_number)), ("uploadId", upload_id)],
             headers=headers,
+            parse=lambda r: oss_xml.parse_copy_part(r.content),
         )
-        etag = oss_xml.parse_copy_part(resp.content)
+        etag = resp.parsed
         if byte_range is not None:
             size = byte_range[1] - byte_range[0] + 1
         else:
@@ -259,8 +314,14 @@ class OSSClient:
         complete_all: bool = False,
         forbid_overwrite: bool | None = None,
         headers: Mapping[str, str] | None = None,
+        initiated: datetime | None = None,
     ) -> CompletedObject:
-        """Stitch the parts into the object; confirmed by HEAD when the answer is lost."""
+        """Stitch the parts into the object.
+
+        When the answer is lost: if the upload still exists, Complete is sent again; if it is
+        gone, success is reported only when the object at the key is provably this upload's
+        (multipart ETag of these parts, size, CRC-64, and not older than ``initiated``, the
+        upload's start by the server's clock); otherwise :class:`UploadOwnershipError`."""
         by_number: dict[int, UploadedPart] = {}
         for part in parts:
             item = UploadedPart.from_dict(part)  # type: ignore[arg-type]
@@ -289,38 +350,61 @@ class OSSClient:
             params=[("uploadId", upload_id)],
             headers=hdrs,
             body=body,
-            retryable=False,
+            idempotent=False,
+            parse=lambda r: oss_xml.parse_complete(r.content),
         )
+        validate_bucket_name(bucket)
         validate_key(key)
-        attempts = self.transport.max_retries + 1
-        for attempt in range(attempts):
+        sends = self.transport.policy.max_sends
+        lost: Exception | None = None
+        for _ in range(sends):
             try:
                 resp = self.transport.send(request)
-            except OSSTransportError:
-                confirmed = self._confirm_complete(bucket, key, ordered, expected_crc)
+            except NoSuchUpload as gone:
+                # applied by an earlier send (ours, or a killed process's) or aborted by someone
+                confirmed = self._confirm_complete(bucket, key, ordered, expected_crc, initiated)
                 if confirmed is not None:
                     return confirmed
-                if attempt + 1 >= attempts:
+                if lost is None:
                     raise
-            except NoSuchUpload:
-                if attempt == 0:
+                raise UploadOwnershipError(
+                    f"Complete of upload {upload_id} of oss://{bucket}/{key} lost its answer "
+                    "and the upload no longer exists, but the object at the key is not this "
+                    "upload's (another writer completed the key, or the upload was aborted). "
+                    "Upload again."
+                ) from gone
+            except (OSSTransportError, MalformedResponseError) as exc:
+                if isinstance(exc, OSSTransportError) and not exc.maybe_applied:
                     raise
-                confirmed = self._confirm_complete(bucket, key, ordered, expected_crc)
+                lost = exc
+                log.info("Complete of %r lost its answer (%s); checking the upload", key, exc)
+                if self._upload_exists(bucket, key, upload_id):
+                    continue  # not applied yet: send Complete again
+                confirmed = self._confirm_complete(bucket, key, ordered, expected_crc, initiated)
                 if confirmed is not None:
                     return confirmed
-                raise
-            except OSSError as exc:
-                if not exc.retryable or attempt + 1 >= attempts:
-                    raise
+                raise UploadOwnershipError(
+                    f"Complete of upload {upload_id} of oss://{bucket}/{key} lost its answer "
+                    "and the upload no longer exists, but the object at the key is not this "
+                    "upload's (another writer completed the key, or the upload was aborted). "
+                    "Upload again."
+                ) from exc
             else:
                 return self._completed(bucket, key, resp, ordered, expected_crc)
-            import time
+        raise AmbiguousResultError(
+            f"Complete of upload {upload_id} of oss://{bucket}/{key} lost its answer {sends} "
+            f"times while the upload still exists; last error: {lost}"
+        )
 
-            time.sleep(self.transport.backoff(attempt + 1))
-        raise OSSClientError("CompleteMultipartUpload: retries exhausted")  # pragma: no cover
+    def _upload_exists(self, bucket: str, key: str, upload_id: str) -> bool:
+        try:
+            self.list_parts(bucket, key, upload_id, max_parts=1)
+        except NoSuchUpload:
+            return False
+        return True
 
     def _completed(self, bucket, key, resp, ordered, expected_crc) -> CompletedObject:
-        fields = oss_xml.parse_complete(resp.content)
+        fields = resp.parsed
         server_crc = _crc_header(resp)
         if expected_crc is not None and server_crc is not None and server_crc != expected_crc:
             raise IntegrityError(
@@ -337,23 +421,31 @@ class OSSClient:
             request_id=resp.headers.get("x-oss-request-id"),
         )
 
-    def _confirm_complete(self, bucket, key, ordered, expected_crc) -> CompletedObject | None:
-        """After a lost Complete answer: does the object hold exactly these parts?"""
+    def _confirm_complete(
+        self, bucket, key, ordered, expected_crc, initiated=None
+    ) -> CompletedObject | None:
+        """After a lost answer, with the upload gone: is the object at the key exactly this
+        upload's? Its ETag must be the multipart ETag of these parts (MD5 of their MD5s, "-N"),
+        its size and CRC-64 those of the parts, and it must be newer than the upload's start."""
+        if not ordered:
+            return None
         try:
             info = self.head_object(bucket, key)
-        except (NoSuchKey, OSSTransportError):
+        except NoSuchKey:
             return None
-        size = sum(p.size for p in ordered)
-        if ordered and info.size != size:
+        digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in ordered)).hexdigest()
+        if (info.etag or "").upper() != f"{digest.upper()}-{len(ordered)}":
             return None
-        if expected_crc is not None and info.crc64 is not None:
-            if info.crc64 != expected_crc:
-                return None
-        else:
-            digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in ordered)).hexdigest()
-            if info.etag != f"{digest.upper()}-{len(ordered)}":
-                return None
-        log.warning("Complete of %r lost its answer; HEAD confirms the object is complete", key)
+        if info.size != sum(p.size for p in ordered):
+            return None
+        if expected_crc is not None and info.crc64 is not None and info.crc64 != expected_crc:
+            return None
+        written = info.last_modified
+        if initiated is not None and written is not None and written.timestamp() < int(
+            initiated.timestamp()
+        ):
+            return None  # an identical object written before this upload started
+        log.info("Complete of %r lost its answer; the object is this upload's", key)
         return CompletedObject(
             bucket=bucket,
             key=key,
@@ -386,8 +478,15 @@ class OSSClient:
         params = [("uploadId", upload_id), ("max-parts", str(_page_size(max_parts)))]
         if part_number_marker:
             params.append(("part-number-marker", str(int(part_number_marker))))
-        resp = self._send("ListParts", "GET", bucket, key, params=params)
-        return oss_xml.parse_list_parts(resp.content, bucket, key, upload_id)
+        resp = self._send(
+            "ListParts",
+            "GET",
+            bucket,
+            key,
+            params=params,
+            parse=lambda r: oss_xml.parse_list_parts(r.content, bucket, key, upload_id),
+        )
+        return resp.parsed
 
     def iter_parts(
         self,
@@ -436,8 +535,14 @@ class OSSClient:
         ):
             if value:
                 params.append((name, value))
-        resp = self._send("ListMultipartUploads", "GET", bucket, params=params)
-        return oss_xml.parse_list_uploads(resp.content, bucket, response_date(resp))
+        resp = self._send(
+            "ListMultipartUploads",
+            "GET",
+            bucket,
+            params=params,
+            parse=lambda r: oss_xml.parse_list_uploads(r.content, bucket, response_date(r)),
+        )
+        return resp.parsed
 
     def iter_multipart_upload_pages(
         self,
@@ -564,8 +669,14 @@ class OSSClient:
                 params.append(("prefix", prefix))
             if token:
                 params.append(("continuation-token", token))
-            resp = self._send("ListObjectsV2", "GET", bucket, params=params)
-            entries, token = oss_xml.parse_list_objects(resp.content)
+            resp = self._send(
+                "ListObjectsV2",
+                "GET",
+                bucket,
+                params=params,
+                parse=lambda r: oss_xml.parse_list_objects(r.content),
+            )
+            entries, token = resp.parsed
             out.extend(entries)
             if not token:
                 return out

@@ -1,4 +1,11 @@
-"""Exceptions raised by the client. Each keeps the OSS code and request id, and never a secret."""
+"""The one error taxonomy: every exception the client raises, and whether a retry can fix it.
+
+Each class answers ``retryable`` (class attribute or per instance); every layer asks
+:func:`is_retryable`, never its own list. The transport retries retryable answers within its
+budget; the transfer engine re-sends a part only for :class:`IntegrityError` and short reads; the
+hook turns retryable errors into ``AirflowException`` and the rest into ``AirflowFailException``.
+Messages keep the OSS code and request id and never a secret.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +44,13 @@ RETRYABLE_CODES = frozenset({"RequestTimeout", "InternalError", "ServiceUnavaila
 class OSSClientError(Exception):
     """Base of every error this package raises about OSS."""
 
+    retryable: bool = False
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether sending the same request again (or retrying the task) may succeed."""
+    return isinstance(error, OSSClientError) and bool(error.retryable)
+
 
 class OSSError(OSSClientError):
     """An error answer from OSS: HTTP status, OSS ``Code``, ``Message``, request id and ``EC``."""
@@ -66,7 +80,7 @@ class OSSError(OSSClientError):
         super().__init__(str(self))
 
     @property
-    def retryable(self) -> bool:
+    def retryable(self) -> bool:  # type: ignore[override]
         if self.code in PERMANENT_CODES:
             return False
         return self.status >= 500 or self.status == 429 or self.code in RETRYABLE_CODES
@@ -180,12 +194,64 @@ def error_class_for(code: str) -> type[OSSError]:
 
 
 class OSSTransportError(OSSClientError):
-    """No usable HTTP answer: connection refused/reset, timeout, TLS failure (after retries)."""
+    """No usable HTTP answer: connection refused/reset, timeout, TLS failure (after retries).
 
-    def __init__(self, message: str, *, operation: str | None = None, retryable: bool = True):
+    ``maybe_applied`` is False only when the request provably never reached the server (the
+    connection was never made); then even a non-idempotent request may be sent again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        retryable: bool = True,
+        maybe_applied: bool = True,
+    ):
         self.operation = operation
         self.retryable = retryable
+        self.maybe_applied = maybe_applied
         super().__init__(f"{operation} failed: {message}" if operation else message)
+
+    def __reduce__(self):
+        return (_rebuild_plain, (type(self), self.__dict__.copy(), str(self)))
+
+
+def _rebuild_plain(cls: type, state: dict[str, Any], text: str) -> OSSClientError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, text)
+    return error
+
+
+class MalformedResponseError(OSSClientError):
+    """A 2xx answer whose body is not the OSS XML it should be (cut short by a proxy or a reset).
+
+    Retryable: a safe request is sent again; an unsafe one (Complete) is confirmed instead.
+    """
+
+    retryable = True
+
+
+class AmbiguousResultError(OSSClientError):
+    """A non-idempotent request (Initiate, Complete) may or may not have taken effect and the
+    client could not find out which; the message says what to check."""
+
+    retryable = True
+
+
+class RetriesExhaustedError(OSSClientError):
+    """A request failed on every send the retry policy allows; keeps the last error."""
+
+    def __init__(self, message: str, *, last: BaseException, sends: int, seconds: float):
+        self.last = last
+        self.sends = sends
+        self.seconds = seconds
+        self.retryable = True  # a later task try may find the service healthy again
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_plain, (type(self), self.__dict__.copy(), str(self)))
 
 
 class OSSResponseError(OSSClientError):
@@ -203,8 +269,19 @@ class OSSResponseError(OSSClientError):
 
 
 class IntegrityError(OSSClientError):
-    """A checksum the server reported differs from the one computed locally: data was not stored intact."""
+    """A checksum the server reported differs from the one computed locally: data was not stored
+    intact. Retryable: the engine re-reads the source and sends the part again."""
+
+    retryable = True
 
 
 class SourceChangedError(OSSClientError):
-    """The source changed (size, mtime or ETag) while it was being uploaded."""
+    """The source changed (size, mtime or ETag) while it was being uploaded: re-plan; a retry of
+    the same plan cannot succeed."""
+
+
+class UploadOwnershipError(OSSClientError):
+    """The upload this writer was using is gone or another writer's object replaced the result;
+    retryable: a new try starts or finds its own upload."""
+
+    retryable = True

@@ -1,7 +1,12 @@
-"""One pooled ``requests`` session per client, signing per attempt, and jittered retries.
+"""One pooled ``requests`` session per client, signing per attempt, and the one retry policy.
 
-Only requests that are safe to repeat are retried (every OSS call here but Complete, which the
-client confirms with HEAD instead). Errors become OSSError / OSSTransportError / OSSResponseError.
+The policy (:class:`RetryPolicy`) lives here and nowhere else: a request is sent at most
+``max_sends`` times and never past ``budget_seconds`` from its first send (each attempt's read
+timeout is cut to what is left), with full-jitter exponential backoff between sends. Retried:
+5xx and throttling answers, resets, timeouts, and 2xx answers whose XML is cut short. A
+non-idempotent request (Initiate, Complete) is sent again only when it provably never reached
+the server (no connection) or the server refused it with a retryable error; otherwise the error
+says it may have been applied, and the caller resolves it (see ``OSSTransportError.maybe_applied``).
 """
 
 from __future__ import annotations
@@ -14,17 +19,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from oss_provider.client import xml as oss_xml
 from oss_provider.client.endpoint import Endpoint
 from oss_provider.client.errors import (
+    MalformedResponseError,
+    OSSClientError,
     OSSError,
     OSSResponseError,
     OSSTransportError,
+    RetriesExhaustedError,
     error_class_for,
+    is_retryable,
 )
 from oss_provider.client.models import Credentials
 from oss_provider.client.signing import Params, canonical_query, sign_headers
@@ -49,6 +60,9 @@ AUTH_HINTS = {
 
 @dataclass
 class Request:
+    """One OSS call. ``parse`` turns a 2xx answer into a value inside the retry loop, so an
+    answer cut short is retried like a reset; ``idempotent`` False marks Initiate and Complete."""
+
     operation: str
     method: str
     bucket: str | None
@@ -56,8 +70,34 @@ class Request:
     params: Params = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
-    retryable: bool = True
+    idempotent: bool = True
     stream: bool = False
+    parse: Callable[[requests.Response], Any] | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long one request is tried: ``max_sends`` sends at most, none starting
+    after ``budget_seconds``; waits are full-jitter exponential (``backoff_base`` doubling, at
+    most ``backoff_cap``). Worst case to give up: ``budget_seconds`` plus the connect timeout."""
+
+    max_sends: int = 4
+    budget_seconds: float = 300.0
+    backoff_base: float = 0.2
+    backoff_cap: float = 10.0
+
+    def __post_init__(self) -> None:
+        sends = self.max_sends
+        if isinstance(sends, bool) or not isinstance(sends, int) or sends < 1:
+            raise ValueError(f"max_sends must be a whole number >= 1, got {sends!r}")
+        for name in ("budget_seconds", "backoff_base", "backoff_cap"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 <= value < float("inf"):
+                raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+
+    def delay(self, sends: int) -> float:
+        """The wait before the next send, after ``sends`` sends."""
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (sends - 1)))
 
 
 def _session_with_environment_read_once(endpoint: Endpoint, verify: bool | str) -> requests.Session:
@@ -75,7 +115,7 @@ def _session_with_environment_read_once(endpoint: Endpoint, verify: bool | str) 
 
 
 class Transport:
-    """Sends signed requests; retries transient failures with full-jitter exponential backoff."""
+    """Sends signed requests under one :class:`RetryPolicy`."""
 
     def __init__(
         self,
@@ -87,19 +127,16 @@ class Transport:
         verify: bool | str,
         connect_timeout: float,
         read_timeout: float,
-        max_retries: int,
+        policy: RetryPolicy,
         pool_size: int,
-        backoff_base: float = 0.2,
-        backoff_cap: float = 10.0,
     ) -> None:
         self.endpoint = endpoint
         self._credentials = credentials
         self.region = region
         self.signature_version = signature_version
-        self.timeout = (connect_timeout, read_timeout)
-        self.max_retries = max(0, int(max_retries))
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.policy = policy
         self.session = _session_with_environment_read_once(endpoint, verify)
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
@@ -113,36 +150,56 @@ class Transport:
     def close(self) -> None:
         self.session.close()
 
-    def backoff(self, attempt: int) -> float:
-        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
-
     def send(self, req: Request) -> requests.Response:
-        """Send with retries; return a 2xx response or raise."""
-        attempts = self.max_retries + 1 if req.retryable else 1
-        last: Exception | None = None
-        for attempt in range(attempts):
-            if attempt:
-                delay = self.backoff(attempt)
-                log.info("retrying %s in %.2fs after: %s", req.operation, delay, last)
-                time.sleep(delay)
+        """Send under the retry policy; return a 2xx response (``.parsed`` set when the request
+        has a parser) or raise the error, :class:`RetriesExhaustedError` when the policy ran out."""
+        policy = self.policy
+        started = time.monotonic()
+        sends = 0
+        while True:
+            left = policy.budget_seconds - (time.monotonic() - started)
+            sends += 1
             try:
-                resp = self.send_once(req)
+                resp = self.send_once(req, read_timeout=min(self.read_timeout, max(left, 1.0)))
+                if resp.status_code < 300:
+                    if req.parse is not None:
+                        resp.parsed = req.parse(resp)  # type: ignore[attr-defined]
+                    return resp
+                error: OSSClientError = self.to_error(req, resp)  # type: ignore[assignment]
+            except MalformedResponseError as exc:
+                error = MalformedResponseError(f"{req.operation}: the answer is cut short: {exc}")
             except OSSTransportError as exc:
-                last = exc
-                if not exc.retryable:
-                    raise
-                continue
-            if resp.status_code < 300:
-                return resp
-            error = self.to_error(req, resp)
-            if isinstance(error, OSSError) and error.retryable and attempt + 1 < attempts:
-                last = error
-                continue
-            raise error
-        assert last is not None
-        raise last
+                error = exc
+            if not self._may_send_again(req, error):
+                raise error
+            elapsed = time.monotonic() - started
+            delay = policy.delay(sends)
+            if sends >= policy.max_sends or elapsed + delay >= policy.budget_seconds:
+                if sends == 1:
+                    raise error  # nothing was retried: the error says it all
+                raise RetriesExhaustedError(
+                    f"{req.operation} gave up after {sends} send{'s' if sends > 1 else ''} in "
+                    f"{elapsed:.1f} s (retry policy: at most {policy.max_sends} sends within "
+                    f"{policy.budget_seconds:g} s); last error: {error}",
+                    last=error,
+                    sends=sends,
+                    seconds=elapsed,
+                ) from error
+            log.info("retrying %s in %.2fs after: %s", req.operation, delay, error)
+            time.sleep(delay)
 
-    def send_once(self, req: Request) -> requests.Response:
+    @staticmethod
+    def _may_send_again(req: Request, error: OSSClientError) -> bool:
+        if not is_retryable(error):
+            return False
+        if req.idempotent:
+            return True
+        # Initiate / Complete: again only when the server provably did not apply it
+        if isinstance(error, OSSTransportError):
+            return not error.maybe_applied
+        return isinstance(error, OSSError)  # an error answer: the server refused the request
+
+    def send_once(self, req: Request, *, read_timeout: float | None = None) -> requests.Response:
         creds = self.credentials()
         headers = sign_headers(
             req.method,
@@ -157,7 +214,8 @@ class Transport:
         )
         url = self.endpoint.url(req.bucket, req.key, canonical_query(req.params))
         try:
-            resp = self._send_prepared(req, url, headers)
+            timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+            resp = self._send_prepared(req, url, headers, timeout)
             if not req.stream or resp.status_code >= 300:
                 resp.content  # noqa: B018 - read the body inside the try: resets surface here
         except requests.exceptions.SSLError as exc:
@@ -173,12 +231,20 @@ class Transport:
                 f"invalid URL: {_short(exc)}", operation=req.operation, retryable=False
             ) from None
         except requests.exceptions.RequestException as exc:
+            if _never_connected(exc):
+                raise OSSTransportError(
+                    f"cannot connect to {self.endpoint.netloc}: {_connect_reason(exc)}",
+                    operation=req.operation,
+                    maybe_applied=False,
+                ) from None
             raise OSSTransportError(
                 f"no answer from {self.endpoint.netloc}: {_short(exc)}", operation=req.operation
             ) from None
         return resp
 
-    def _send_prepared(self, req: Request, url: str, headers: dict[str, str]) -> requests.Response:
+    def _send_prepared(
+        self, req: Request, url: str, headers: dict[str, str], timeout: tuple[float, float]
+    ) -> requests.Response:
         """Straight to the pooled adapter: a signed OSS request needs none of what
         ``Session.request`` adds per call (settings merged from the environment, cookies, hooks,
         redirects), and skipping it cuts a third of the CPU a small request costs."""
@@ -192,7 +258,7 @@ class Transport:
         return self.session.get_adapter(url).send(
             prepared,
             stream=req.stream,
-            timeout=self.timeout,
+            timeout=timeout,
             verify=self.session.verify,
             proxies=self.session.proxies,
         )
@@ -256,3 +322,31 @@ def response_date(resp: requests.Response) -> datetime | None:
 def _short(exc: Exception) -> str:
     text = str(exc)
     return text if len(text) < 300 else text[:300] + "..."
+
+
+def _never_connected(exc: requests.exceptions.RequestException) -> bool:
+    """True when the request provably never reached the server: no connection was made."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        inner = exc.args[0]
+        reason = inner.reason if isinstance(inner, MaxRetryError) else inner
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+def _connect_reason(exc: requests.exceptions.RequestException) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timed out"
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused (nothing listens on that port)"),
+        ("Name or service not known", "the host name does not resolve"),
+        ("nodename nor servname", "the host name does not resolve"),
+        ("Temporary failure in name resolution", "the host name does not resolve"),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "the network is unreachable"),
+    ):
+        if needle in text:
+            return reason
+    return _short(exc)

@@ -1,47 +1,66 @@
-"""The parallel multipart transfer engine: plan parts, upload them with bounded memory, resume.
+"""The parallel multipart transfer engine: one verified, resumable upload of one source.
 
 Kept apart from :mod:`oss_provider.client.api` (one method per REST call, no threads): this module
-receives a client and a source and decides which parts go where.
+receives a client and a source and decides which parts go where. Planning is in
+:mod:`~oss_provider.client.plan`, the thread pool in :mod:`~oss_provider.client.runner`, and who
+may resume an upload in :mod:`~oss_provider.client.ownership`.
 
-Memory: at most ``concurrency`` part buffers exist at once for every source, because a slot of a
-semaphore sized ``concurrency`` is taken *before* a part's bytes are read (a stream reader then
-blocks instead of reading ahead). Worst case: ``concurrency x part_size`` plus a small constant
-(per-thread request objects); server-side copies hold no part bytes at all.
+Guarantees (each tried on purpose by the tests):
 
-Integrity: the client sends ``Content-MD5`` with every part and compares the server's CRC-64 with
-its own; Complete compares the combined CRC-64 of all parts with the object's. A part that fails
-with a retryable error (transport, 5xx, a CRC mismatch) is re-read from the source and re-sent.
-
-Resume: an upload to the same bucket and key that is still in progress is found with
-ListMultipartUploads; its parts are listed, and a part is kept only when its size and CRC-64 match
-the source's bytes for that range (computed locally), so nothing stale is ever stitched in. Only
-the rest is sent. A worker killed with SIGKILL loses only the parts that were in flight.
+* Every byte or nothing: each part carries ``Content-MD5`` and its CRC-64 is compared with the
+  server's; Complete compares the combined CRC-64 of all parts with the object's.
+* A writer resumes only its own upload, with the same options (its owner record, part 10,000);
+  two writers of one key are independent, and the last Complete wins, as in OSS.
+* A resumed upload keeps a stored part only when its size and CRC-64 match the source's bytes for
+  that range, so nothing stale is stitched in; a worker killed with SIGKILL loses only the parts
+  in flight.
+* A lost Complete answer is settled by the server: Complete again while the upload exists, else
+  success only if the object is provably this upload's. A lost Initiate answer leaves no upload.
+* Failure: a stream's upload (never resumable) is always aborted; a resumable upload keeps its
+  parts for the retry unless ``abort_on_failure``; a changed source always aborts.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from oss_provider.client.checksums import combine_part_crcs, crc64
+from oss_provider.client.checksums import combine_part_crcs
 from oss_provider.client.errors import (
     IntegrityError,
     NoSuchUpload,
-    OSSError,
-    OSSTransportError,
     SourceChangedError,
+    UploadOwnershipError,
 )
 from oss_provider.client.limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
-from oss_provider.client.models import CompletedObject, PartInfo, UploadedPart, UploadInfo
+from oss_provider.client.models import CompletedObject, PartInfo, UploadedPart
+from oss_provider.client.ownership import (
+    OWNER_PART_NUMBER,
+    find_own_upload,
+    owner_token,
+    start_owned_upload,
+)
+from oss_provider.client.plan import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PART_SIZE,
+    MAX_BATCHES,
+    MAX_DATA_PARTS,
+    MAX_UPLOAD_SIZE,
+    MiB,
+    PartSpec,
+    batch_parts,
+    choose_part_size,
+    plan_batches,
+    plan_parts,
+    size_text,
+    validate_concurrency,
+)
 from oss_provider.client.progress import ProgressCallback, TransferProgress
+from oss_provider.client.runner import DEFAULT_PART_RETRIES, PartRunner, validate_part_retries
 from oss_provider.client.sources import Source, StreamSource, open_source
 from oss_provider.client.validation import validate_part_size
 
@@ -50,389 +69,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MiB = 1024 * 1024
-DEFAULT_PART_SIZE = 8 * MiB
-DEFAULT_CONCURRENCY = 8
-DEFAULT_PART_RETRIES = 2
-MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
-MAX_UPLOAD_SIZE = MAX_PARTS * MAX_PART_SIZE
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-# --------------------------------------------------------------------------- planning
-
-
-@dataclass(frozen=True)
-class PartSpec:
-    """One planned part: its number and the byte range of the source it holds."""
-
-    part_number: int
-    offset: int
-    size: int
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | PartSpec) -> PartSpec:
-        if isinstance(data, PartSpec):
-            return data
-        try:
-            return cls(int(data["part_number"]), int(data["offset"]), int(data["size"]))
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(
-                f"a part range must be a dict with part_number, offset and size, got {data!r}"
-            ) from None
-
-
-def _size_text(n: int) -> str:
-    return f"{n:,} B ({n / MiB:,.1f} MiB)"
-
-
-def choose_part_size(size: int, part_size: int | None = None) -> int:
-    """The part size for a source of ``size`` bytes.
-
-    Default: 8 MiB, grown (in whole MiB) until the upload fits in 10,000 parts. A part size given
-    by the caller is validated (100 KiB to 5 GiB) and must fit the source in 10,000 parts.
-    """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ValueError(f"source size must be a whole number of bytes >= 0, got {size!r}")
-    if size > MAX_UPLOAD_SIZE:
-        raise ValueError(
-            f"the source is {_size_text(size)}, larger than the biggest object a multipart "
-            f"upload can build ({MAX_PARTS:,} parts of 5 GiB = {_size_text(MAX_UPLOAD_SIZE)})"
-        )
-    if part_size is None:
-        needed = math.ceil(size / MAX_PARTS)
-        return max(DEFAULT_PART_SIZE, math.ceil(needed / MiB) * MiB)
-    validate_part_size(part_size)
-    parts = max(1, math.ceil(size / part_size))
-    if parts > MAX_PARTS:
-        smallest = math.ceil(size / MAX_PARTS)
-        raise ValueError(
-            f"the source is {_size_text(size)}: with part_size {_size_text(part_size)} it needs "
-            f"{parts:,} parts, but OSS allows at most {MAX_PARTS:,}. Use part_size >= "
-            f"{smallest:,} B (for example {math.ceil(smallest / MiB)} MiB), or leave it unset"
-        )
-    return part_size
-
-
-def plan_parts(size: int, part_size: int | None = None) -> list[PartSpec]:
-    """Split ``size`` bytes into parts (an empty source is one empty part)."""
-    part_size = choose_part_size(size, part_size)
-    if size == 0:
-        return [PartSpec(1, 0, 0)]
-    return [
-        PartSpec(n + 1, offset, min(part_size, size - offset))
-        for n, offset in enumerate(range(0, size, part_size))
-    ]
-
-
-def plan_batches(
-    size: int,
-    part_size: int | None = None,
-    *,
-    batches: int | None = None,
-    max_batches: int = MAX_BATCHES,
-    fingerprint: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Split an upload into at most ``max_batches`` batches of consecutive part numbers.
-
-    Each batch is a small JSON-able dict (``batch``, ``first_part``, ``last_part``, ``part_size``,
-    ``total_size``, ``total_parts`` and, when given, the source ``fingerprint``) meant for
-    ``.expand(batch=...)``: 10,000 parts fit Airflow's default ``max_map_length`` of 1024.
-    """
-    if not isinstance(max_batches, int) or max_batches < 1:
-        raise ValueError(f"max_batches must be a whole number >= 1, got {max_batches!r}")
-    if batches is not None and (
-        isinstance(batches, bool) or not isinstance(batches, int) or batches < 1
-    ):
-        raise ValueError(f"batches must be a whole number >= 1, got {batches!r}")
-    part_size = choose_part_size(size, part_size)
-    total_parts = max(1, math.ceil(size / part_size))
-    wanted = min(batches or max_batches, max_batches, total_parts)
-    per_batch = math.ceil(total_parts / wanted)
-    count = math.ceil(total_parts / per_batch)
-    out = []
-    for index in range(count):
-        first = index * per_batch + 1
-        batch: dict[str, Any] = {
-            "batch": index,
-            "first_part": first,
-            "last_part": min(total_parts, first + per_batch - 1),
-            "part_size": part_size,
-            "total_size": size,
-            "total_parts": total_parts,
-        }
-        if fingerprint:
-            batch["fingerprint"] = fingerprint
-        out.append(batch)
-    return out
-
-
-def batch_parts(first_part: int, last_part: int, part_size: int, total_size: int) -> list[PartSpec]:
-    """The byte ranges of parts ``first_part..last_part`` of a ``total_size`` source."""
-    if total_size > part_size:
-        validate_part_size(part_size)
-    total_parts = max(1, math.ceil(total_size / part_size))
-    if not 1 <= first_part <= last_part <= total_parts:
-        raise ValueError(
-            f"part range {first_part}..{last_part} does not fit a source of "
-            f"{_size_text(total_size)} in parts of {_size_text(part_size)} "
-            f"({total_parts} parts); re-plan the upload"
-        )
-    return [
-        PartSpec(n, (n - 1) * part_size, min(part_size, total_size - (n - 1) * part_size))
-        for n in range(first_part, last_part + 1)
-    ]
-
-
-def _validate_concurrency(concurrency: int | None) -> int:
-    if concurrency is None:
-        return DEFAULT_CONCURRENCY
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
-    return concurrency
-
-
-# --------------------------------------------------------------------------- part runner
-
-
-def _is_retryable(error: BaseException) -> bool:
-    if isinstance(error, IntegrityError | OSSTransportError):
-        return getattr(error, "retryable", True)
-    if isinstance(error, OSSError):
-        return error.retryable
-    return False
-
-
-class _PartRunner:
-    """Uploads parts on a thread pool; one instance per upload (or per batch).
-
-    A slot of ``concurrency`` is reserved before a part's bytes are read and freed when the part
-    is done, which bounds memory for every source. The first error wins: once a part fails for
-    good, queued parts return at once and the submitter stops.
-    """
-
-    def __init__(
-        self,
-        client: OSSClient,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        source: Source,
-        *,
-        concurrency: int,
-        existing: dict[int, PartInfo],
-        progress: TransferProgress,
-        part_retries: int = DEFAULT_PART_RETRIES,
-        content_md5: bool = True,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.content_md5 = content_md5
-        self.bucket = bucket
-        self.key = key
-        self.upload_id = upload_id
-        self.source = source
-        self.concurrency = concurrency
-        self.existing = existing
-        self.progress = progress
-        self.part_retries = part_retries
-        self._sleep = sleep
-        self._slots = threading.BoundedSemaphore(concurrency)
-        self._failed = threading.Event()
-        self._error: BaseException | None = None
-        self._lock = threading.Lock()
-        self.results: dict[int, UploadedPart] = {}
-
-    # ---- public
-
-    def run(self, specs: Iterable[PartSpec]) -> list[UploadedPart]:
-        """Upload ranged parts (file, fsspec, OSS copy)."""
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="oss-part") as pool:
-            for spec in specs:
-                if not self._reserve():
-                    break
-                self._submit(pool, self._ranged_part, spec)
-        return self._finish()
-
-    def run_stream(
-        self, stream: StreamSource, part_size: int, first_part: int = 1
-    ) -> list[UploadedPart]:
-        """Upload a stream in order; a part's buffer is read only after its slot is reserved."""
-        number, offset = first_part, 0
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="oss-part") as pool:
-            while self._reserve():
-                try:
-                    data = stream.read_next(part_size)
-                except BaseException as error:  # noqa: BLE001 - recorded, re-raised by _finish
-                    self._slots.release()
-                    self._fail(error)
-                    break
-                if not data and number > first_part:
-                    self._slots.release()
-                    break
-                if number > MAX_PARTS:
-                    self._slots.release()
-                    self._fail(
-                        ValueError(
-                            f"{stream.description} is longer than {MAX_PARTS:,} parts of "
-                            f"{_size_text(part_size)}; pass a larger part_size (or the stream's "
-                            "expected_size, so the part size is chosen to fit)"
-                        )
-                    )
-                    break
-                spec = PartSpec(number, offset, len(data))
-                self._submit(pool, self._buffered_part, spec, data)
-                number += 1
-                offset += len(data)
-                if len(data) < part_size:
-                    break
-        return self._finish()
-
-    # ---- scheduling
-
-    def _reserve(self) -> bool:
-        while not self._slots.acquire(timeout=0.5):
-            if self._failed.is_set():
-                return False
-        if self._failed.is_set():
-            self._slots.release()
-            return False
-        return True
-
-    def _submit(self, pool: ThreadPoolExecutor, fn: Callable[..., UploadedPart], *args: Any):
-        future: Future[UploadedPart] = pool.submit(self._guard, fn, *args)
-        future.add_done_callback(lambda _f: self._slots.release())
-
-    def _guard(self, fn: Callable[..., UploadedPart], spec: PartSpec, *args: Any) -> None:
-        if self._failed.is_set():
-            return
-        try:
-            part = fn(spec, *args)
-        except BaseException as error:  # noqa: BLE001 - recorded, re-raised by _finish
-            self._fail(error)
-            return
-        with self._lock:
-            self.results[part.part_number] = part
-
-    def _fail(self, error: BaseException) -> None:
-        with self._lock:
-            if self._error is None:
-                self._error = error
-        self._failed.set()
-
-    def _finish(self) -> list[UploadedPart]:
-        if self._error is not None:
-            raise self._error
-        return [self.results[n] for n in sorted(self.results)]
-
-    # ---- one part
-
-    def _ranged_part(self, spec: PartSpec) -> UploadedPart:
-        if self.source.server_side_copy:
-            return self._with_retries(spec, self._copy_part)
-        return self._with_retries(spec, lambda s: self._send(s, self.source.read(s.offset, s.size)))
-
-    def _buffered_part(self, spec: PartSpec, data: bytes) -> UploadedPart:
-        return self._with_retries(spec, lambda s: self._send(s, data))
-
-    def _with_retries(
-        self, spec: PartSpec, attempt: Callable[[PartSpec], UploadedPart]
-    ) -> UploadedPart:
-        for tries in range(self.part_retries + 1):
-            if self._failed.is_set():
-                raise _Cancelled()
-            try:
-                return attempt(spec)
-            except BaseException as error:
-                if tries >= self.part_retries or not _is_retryable(error):
-                    raise
-                delay = random.uniform(0, min(10.0, 0.5 * 2**tries))
-                log.warning(
-                    "Part %d of %s failed (%s); re-reading it and retrying in %.1f s "
-                    "(attempt %d of %d)",
-                    spec.part_number,
-                    self.key,
-                    error,
-                    delay,
-                    tries + 2,
-                    self.part_retries + 1,
-                )
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _send(self, spec: PartSpec, data: bytes | bytearray | memoryview) -> UploadedPart:
-        if len(data) != spec.size:
-            raise SourceChangedError(
-                f"{self.source.description}: part {spec.part_number} has {len(data)} bytes, "
-                f"planned {spec.size}"
-            )
-        old = self.existing.get(spec.part_number)
-        if (
-            old is not None
-            and old.size == spec.size
-            and old.crc64 is not None
-            and crc64(data) == old.crc64
-        ):
-            self.progress.part_kept(spec.size)
-            return old.to_uploaded_part()
-        part = self.client.upload_part(
-            self.bucket,
-            self.key,
-            self.upload_id,
-            spec.part_number,
-            data,
-            content_md5=self.content_md5,
-        )
-        if part.size != spec.size:
-            part = UploadedPart(part.part_number, part.etag, spec.size, part.crc64)
-        self.progress.part_sent(spec.size)
-        return part
-
-    def _copy_part(self, spec: PartSpec) -> UploadedPart:
-        src = self.source
-        byte_range = (spec.offset, spec.offset + spec.size - 1) if spec.size else None
-        part = self.client.upload_part_copy(
-            self.bucket,
-            self.key,
-            self.upload_id,
-            spec.part_number,
-            src.bucket,  # type: ignore[attr-defined]
-            src.key,  # type: ignore[attr-defined]
-            byte_range=byte_range,
-        )
-        if part.size != spec.size:
-            part = UploadedPart(part.part_number, part.etag, spec.size, part.crc64)
-        self.progress.part_sent(spec.size)
-        return part
-
-
-class _Cancelled(Exception):
-    """A queued part noticed that another part already failed the upload."""
-
-
-# --------------------------------------------------------------------------- resume
-
-
-def find_resumable_upload(client: OSSClient, bucket: str, key: str) -> UploadInfo | None:
-    """The newest in-progress upload of exactly ``key`` in ``bucket``, or None."""
-    newest: UploadInfo | None = None
-    for upload in client.iter_multipart_uploads(bucket, prefix=key):
-        if upload.key != key:
-            if upload.key > key:
-                break  # listings are sorted by key; every upload of ``key`` came first
-            continue
-        if newest is None or (upload.initiated or _EPOCH) >= (newest.initiated or _EPOCH):
-            newest = upload
-    return newest
-
 
 def list_existing_parts(
-    client: OSSClient, bucket: str, key: str, upload_id: str, first: int = 1, last: int = MAX_PARTS
+    client: OSSClient,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    first: int = 1,
+    last: int = MAX_DATA_PARTS,
 ) -> dict[int, PartInfo]:
-    """Parts ``first..last`` already stored in an upload (one ListParts page per 1,000)."""
+    """Data parts ``first..last`` already stored in an upload (one ListParts page per 1,000);
+    the owner record is never among them."""
+    last = min(last, OWNER_PART_NUMBER - 1)
     found: dict[int, PartInfo] = {}
     for part in client.iter_parts(bucket, key, upload_id, part_number_marker=first - 1):
         if part.part_number > last:
@@ -448,12 +96,9 @@ def _inferred_part_size(size: int, parts: dict[int, PartInfo]) -> int | None:
     candidate = max(p.size for p in parts.values())
     if candidate < MIN_PART_SIZE or candidate > MAX_PART_SIZE:
         return None
-    if math.ceil(size / candidate) > MAX_PARTS:
+    if math.ceil(size / candidate) > MAX_DATA_PARTS:
         return None
     return candidate
-
-
-# --------------------------------------------------------------------------- public entry points
 
 
 def _progress_for(
@@ -480,6 +125,14 @@ def _abort_quietly(client: OSSClient, bucket: str, key: str, upload_id: str, why
         )
 
 
+def default_owner(src: Source) -> str:
+    """The identity of a writer that named none: its source (description and fingerprint, so
+    another file or a changed one is another writer). A stream is never resumed: a random one."""
+    if src.is_stream:
+        return f"stream:{uuid.uuid4()}"
+    return f"source:{src.description}:{sorted(src.fingerprint().items())}"
+
+
 def upload(
     client: OSSClient,
     bucket: str,
@@ -489,8 +142,9 @@ def upload(
     part_size: int | None = None,
     concurrency: int | None = None,
     resume: bool = True,
+    owner: str | None = None,
     content_type: str | None = None,
-    metadata: dict[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
     progress: TransferProgress | ProgressCallback | None = None,
     expected_size: int | None = None,
     abort_on_failure: bool | None = None,
@@ -502,166 +156,202 @@ def upload(
 
     :param source: a path, ``file://`` / fsspec URL, ``ObjectStoragePath``, ``oss://`` URL
         (copied server-side), bytes, a binary stream, or a :class:`Source`.
-    :param part_size: bytes per part; default 8 MiB, grown to fit 10,000 parts.
+    :param part_size: bytes per part; default 8 MiB, grown to fit 9,999 parts.
     :param concurrency: parts in flight at once (default 8); memory <= concurrency x part_size.
-    :param resume: continue the newest in-progress upload of the same key, keeping the parts whose
-        size and CRC-64 match the source (streams always start a new upload).
+    :param resume: continue this writer's own in-progress upload of the key (same ``owner``,
+        same options), keeping the parts whose size and CRC-64 match the source; streams always
+        start a new upload.
+    :param owner: who is writing, the same string on every retry (an Airflow task passes
+        ``dag_id/run_id/task_id/map_index``); default: the source's identity (path, size, mtime).
     :param progress: a :class:`TransferProgress`, or a callback receiving a
         :class:`~oss_provider.client.progress.ProgressSnapshot` at most every 5 seconds.
     :param expected_size: for a stream, its size if known (chooses the part size).
     :param abort_on_failure: abort the upload when it fails; default ``not resume`` (a resumable
-        upload keeps its parts so a retry can continue). A changed source always aborts.
+        upload keeps its parts so a retry can continue). A stream's upload and a changed
+        source's always abort.
+    :param part_retries: re-sends of a part whose bytes arrived damaged (CRC-64 or MD5
+        mismatch) or came short from the source; transient HTTP failures are retried by the
+        client's retry policy instead.
     :param content_md5: send ``Content-MD5`` with each part, so OSS refuses a corrupted part
         before storing it (default). ``False`` saves about 1 s of CPU per GiB; every part's CRC-64
         and the whole object's are still checked, and a mismatched part is sent again.
     :returns: the completed object, with its ETag, size and CRC-64.
     """
-    concurrency = _validate_concurrency(concurrency)
+    concurrency = validate_concurrency(concurrency)
+    part_retries = validate_part_retries(part_retries)
+    if owner is not None and (not isinstance(owner, str) or not owner.strip()):
+        raise ValueError(f"owner must be a non-empty string, got {owner!r}")
+    options = {"content_type": content_type, "metadata": metadata, **(initiate_kwargs or {})}
+    if part_size is not None:
+        validate_part_size(part_size)
     src = open_source(source, client=client, size=expected_size)
     owned = src is not source
-    if abort_on_failure is None:
-        abort_on_failure = not resume
     try:
-        return _upload(
+        token = owner_token(owner or default_owner(src), options)
+        if src.is_stream:
+            abort_on_failure = True
+        elif abort_on_failure is None:
+            abort_on_failure = not resume
+        return _Upload(
             client,
             bucket,
             key,
             src,
+            token=token,
+            options=options,
             part_size=part_size,
             concurrency=concurrency,
             resume=resume and not src.is_stream,
-            initiate_kwargs={
-                "content_type": content_type,
-                "metadata": metadata,
-                **(initiate_kwargs or {}),
-            },
             progress=progress,
             abort_on_failure=abort_on_failure,
             part_retries=part_retries,
             content_md5=content_md5,
-        )
+        ).run()
     finally:
         if owned:
             src.close()
 
 
-def _upload(
-    client: OSSClient,
-    bucket: str,
-    key: str,
-    src: Source,
-    *,
-    part_size: int | None,
-    concurrency: int,
-    resume: bool,
-    initiate_kwargs: dict[str, Any],
-    progress: TransferProgress | ProgressCallback | None,
-    abort_on_failure: bool,
-    part_retries: int,
-    content_md5: bool,
-) -> CompletedObject:
-    size = src.size
-    upload_id: str | None = None
-    existing: dict[int, PartInfo] = {}
-    if resume and size is not None:
-        found = find_resumable_upload(client, bucket, key)
-        if found is not None:
-            try:
-                existing = list_existing_parts(client, bucket, key, found.upload_id)
-                upload_id = found.upload_id
-            except NoSuchUpload:
-                existing = {}
-    if size is None:
-        chosen = part_size or DEFAULT_PART_SIZE
-        validate_part_size(chosen)
-    elif part_size is None and existing:
-        chosen = _inferred_part_size(size, existing) or choose_part_size(size)
-    else:
-        chosen = choose_part_size(size, part_size)
+class _Upload:
+    """One run of :func:`upload`: find or start this writer's upload, send parts, complete."""
 
-    for attempt in (1, 2):
-        resumed = upload_id is not None
-        if upload_id is None:
-            upload_id = client.initiate_multipart_upload(
-                bucket, key, **{k: v for k, v in initiate_kwargs.items() if v is not None}
-            )
-            log.info(
-                "Started upload %s of %s to oss://%s/%s (%s parts of %s, %d at a time)",
-                upload_id,
-                src.description,
-                bucket,
-                key,
-                "?" if size is None else max(1, math.ceil(size / chosen)),
-                _size_text(chosen),
-                concurrency,
-            )
-        else:
-            log.info(
-                "Resuming upload %s of oss://%s/%s: %d parts already on the server; each is kept "
-                "only if its size and CRC-64 match the source",
-                upload_id,
-                bucket,
-                key,
-                len(existing),
-            )
-        tracker = _progress_for(progress, size, f"oss://{bucket}/{key}")
-        runner = _PartRunner(
-            client,
-            bucket,
-            key,
+    def __init__(self, client: OSSClient, bucket: str, key: str, src: Source, **opts: Any):
+        self.client, self.bucket, self.key, self.src = client, bucket, key, src
+        self.token: str = opts["token"]
+        self.options: dict[str, Any] = opts["options"]
+        self.part_size: int | None = opts["part_size"]
+        self.concurrency: int = opts["concurrency"]
+        self.resume: bool = opts["resume"]
+        self.progress = opts["progress"]
+        self.abort_on_failure: bool = opts["abort_on_failure"]
+        self.part_retries: int = opts["part_retries"]
+        self.content_md5: bool = opts["content_md5"]
+        self.where = f"oss://{bucket}/{key}"
+
+    def run(self) -> CompletedObject:
+        upload_id, initiated, existing = self._find_own()
+        chosen = self._part_size(existing)
+        restarted = False
+        while True:
+            if upload_id is None:
+                info = start_owned_upload(
+                    self.client, self.bucket, self.key, self.token, self.options
+                )
+                upload_id, initiated, existing = info.upload_id, info.initiated, {}
+                self._log_start(upload_id, chosen)
+            try:
+                return self._send_and_complete(upload_id, initiated, existing, chosen)
+            except (NoSuchUpload, UploadOwnershipError) as gone:
+                # our upload vanished (aborted by a sweep or a lifecycle rule): one fresh start
+                if restarted or self.src.is_stream:
+                    raise UploadOwnershipError(
+                        f"upload {upload_id} of {self.where} vanished while it was being "
+                        f"written ({gone}); something aborts uploads of this key (a cleanup "
+                        "sweep with too short older_than, or a lifecycle rule). Retry the upload."
+                    ) from gone
+                log.info("Upload %s of %s is gone (%s); starting over", upload_id, self.where, gone)
+                restarted, upload_id = True, None
+
+    def _find_own(self) -> tuple[str | None, datetime | None, dict[int, PartInfo]]:
+        if not self.resume or self.src.size is None:
+            return None, None, {}
+        found = find_own_upload(self.client, self.bucket, self.key, self.token)
+        if found is None:
+            return None, None, {}
+        try:
+            existing = list_existing_parts(self.client, self.bucket, self.key, found.upload_id)
+        except NoSuchUpload:
+            return None, None, {}
+        log.info(
+            "Resuming this writer's upload %s of %s: %d parts already on the server; each is "
+            "kept only if its size and CRC-64 match the source",
+            found.upload_id,
+            self.where,
+            len(existing),
+        )
+        return found.upload_id, found.initiated, existing
+
+    def _part_size(self, existing: dict[int, PartInfo]) -> int:
+        size = self.src.size
+        if size is None:
+            chosen = self.part_size or DEFAULT_PART_SIZE
+            validate_part_size(chosen)
+            return chosen
+        if self.part_size is None and existing:
+            inferred = _inferred_part_size(size, existing)
+            if inferred:
+                return inferred
+        return choose_part_size(size, self.part_size, max_parts=MAX_DATA_PARTS)
+
+    def _log_start(self, upload_id: str, chosen: int) -> None:
+        size = self.src.size
+        log.info(
+            "Started upload %s of %s to %s (%s parts of %s, %d at a time)",
+            upload_id,
+            self.src.description,
+            self.where,
+            "?" if size is None else max(1, math.ceil(size / chosen)),
+            size_text(chosen),
+            self.concurrency,
+        )
+
+    def _send_and_complete(
+        self,
+        upload_id: str,
+        initiated: datetime | None,
+        existing: dict[int, PartInfo],
+        chosen: int,
+    ) -> CompletedObject:
+        src = self.src
+        tracker = _progress_for(self.progress, src.size, self.where)
+        runner = PartRunner(
+            self.client,
+            self.bucket,
+            self.key,
             upload_id,
             src,
-            concurrency=concurrency,
+            concurrency=self.concurrency,
             existing=existing,
             progress=tracker,
-            part_retries=part_retries,
-            content_md5=content_md5,
+            part_retries=self.part_retries,
+            content_md5=self.content_md5,
+            max_parts=MAX_DATA_PARTS,
         )
         try:
             if isinstance(src, StreamSource):
                 parts = runner.run_stream(src, chosen)
             else:
-                parts = runner.run(plan_parts(size or 0, chosen))
+                parts = runner.run(plan_parts(src.size or 0, chosen, max_parts=MAX_DATA_PARTS))
             src.check_unchanged()
-            completed = _complete(client, bucket, key, upload_id, parts, src)
-        except NoSuchUpload:
-            if resumed and attempt == 1:
-                log.warning(
-                    "Upload %s of oss://%s/%s is gone (aborted or expired); starting over",
-                    upload_id,
-                    bucket,
-                    key,
-                )
-                upload_id, existing = None, {}
-                continue
+            completed = _complete(
+                self.client, self.bucket, self.key, upload_id, parts, src, initiated
+            )
+        except (NoSuchUpload, UploadOwnershipError):
             raise
         except SourceChangedError:
-            _abort_quietly(client, bucket, key, upload_id, "the source changed")
+            _abort_quietly(self.client, self.bucket, self.key, upload_id, "the source changed")
             raise
         except BaseException as error:
-            if abort_on_failure:
-                _abort_quietly(client, bucket, key, upload_id, type(error).__name__)
+            if self.abort_on_failure:
+                _abort_quietly(self.client, self.bucket, self.key, upload_id, type(error).__name__)
             else:
-                log.warning(
-                    "Upload %s of oss://%s/%s failed; its parts stay on the server so a retry "
-                    "resumes it (the cleanup operator removes it if nobody does)",
+                log.info(
+                    "Upload %s of %s failed; its parts stay on the server so a retry of this "
+                    "writer resumes it (the cleanup operator removes it if nobody does)",
                     upload_id,
-                    bucket,
-                    key,
+                    self.where,
                 )
             raise
         snap = tracker.finish()
         log.info(
-            "Completed oss://%s/%s: %s in %d parts, CRC-64 %s verified, %.1f MB/s",
-            bucket,
-            key,
-            _size_text(completed.size if completed.size is not None else snap.done),
+            "Completed %s: %s in %d parts, CRC-64 %s verified, %.1f MB/s",
+            self.where,
+            size_text(completed.size if completed.size is not None else snap.done),
             len(parts),
             completed.crc64,
             snap.rate / 1e6,
         )
         return completed
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _complete(
@@ -671,8 +361,9 @@ def _complete(
     upload_id: str,
     parts: Sequence[UploadedPart],
     src: Source,
+    initiated: datetime | None = None,
 ) -> CompletedObject:
-    completed = client.complete_multipart_upload(bucket, key, upload_id, parts)
+    completed = client.complete_multipart_upload(bucket, key, upload_id, parts, initiated=initiated)
     expected = _combined_crc(parts)
     if expected is not None and completed.crc64 is not None and completed.crc64 != expected:
         raise IntegrityError(
@@ -719,7 +410,8 @@ def upload_part_batch(
     size and CRC-64 (a retried or killed task) are kept, not sent again. ``fingerprint`` (from
     the plan) makes the batch fail if the source changed since the upload was planned.
     """
-    concurrency = _validate_concurrency(concurrency)
+    concurrency = validate_concurrency(concurrency)
+    part_retries = validate_part_retries(part_retries)
     specs = sorted((PartSpec.from_dict(p) for p in parts), key=lambda s: s.part_number)
     if not specs:
         return []
@@ -749,7 +441,7 @@ def upload_part_batch(
             sum(s.size for s in specs),
             f"oss://{bucket}/{key} parts {specs[0].part_number}-{specs[-1].part_number}",
         )
-        runner = _PartRunner(
+        runner = PartRunner(
             client,
             bucket,
             key,
@@ -781,8 +473,14 @@ def source_fingerprint(source: Any, *, client: OSSClient | None = None) -> dict[
 
 
 def iter_batch_results(results: Any) -> Iterator[dict[str, Any]]:
-    """Flatten what mapped upload tasks returned (a lazy list of lists of part dicts)."""
-    for item in results or ():
+    """Flatten what mapped upload tasks returned (a lazy list of lists of part dicts).
+
+    Reads exactly ``len(results)`` items: iterating Airflow's lazy mapped-XCom list to its end
+    asks for one item past it, which logs an ERROR "XCom not found"."""
+    if results is None:
+        return
+    items = (results[i] for i in range(len(results))) if hasattr(results, "__len__") else results
+    for item in items:
         if item is None:
             continue
         if isinstance(item, dict | UploadedPart):
@@ -796,12 +494,17 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_PART_SIZE",
     "MAX_BATCHES",
+    "MAX_DATA_PARTS",
+    "MAX_PARTS",
+    "MAX_UPLOAD_SIZE",
+    "OWNER_PART_NUMBER",
     "PartSpec",
     "batch_parts",
     "choose_part_size",
-    "find_resumable_upload",
+    "find_own_upload",
     "iter_batch_results",
     "list_existing_parts",
+    "open_source",
     "plan_batches",
     "plan_parts",
     "source_fingerprint",

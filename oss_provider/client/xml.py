@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 from defusedxml import ElementTree as SafeET
 
+from oss_provider.client.errors import MalformedResponseError
 from oss_provider.client.models import (
     PartInfo,
     PartsPage,
@@ -19,9 +20,7 @@ from oss_provider.client.models import (
     UploadsPage,
 )
 
-
-class XMLParseError(ValueError):
-    """A body that should be OSS XML is not."""
+XMLParseError = MalformedResponseError  # a body that should be OSS XML is not (retryable)
 
 
 def parse(body: bytes) -> Element:
