@@ -253,3 +253,80 @@ def test_list_parts_failure_leaves_the_upload_and_fails(oss_emulator, oss_client
     assert report.counts["failed"] == 1 and not report.ok
     assert report.failed_rows[0]["error"].startswith("ListParts failed, not aborted")
     assert listed(oss_client, oss_bucket) == {up}
+
+
+# ------------------------------------------------------------------ safe defaults
+
+
+def test_by_default_an_old_upload_receiving_a_part_now_is_kept_and_an_idle_one_aborted(
+    oss_emulator, oss_client, oss_bucket
+):
+    """No ``skip_active`` argument: the default must keep the upload being resumed (this test
+    fails if the default were still False)."""
+    oss_emulator.set_clock_offset(-840)  # both initiated 14 minutes ago by the server's clock
+    (resumed, idle) = initiate_many(oss_client, oss_bucket, ["def/resumed", "def/idle"])
+    oss_client.upload_part(oss_bucket, idle[0], idle[1], 1, b"i" * 400)
+    oss_emulator.set_clock_offset(0)
+    oss_client.upload_part(oss_bucket, resumed[0], resumed[1], 1, b"r" * 300)  # "now"
+    report = abort_stale_uploads(oss_client, oss_bucket, older_than=THRESHOLD)
+    assert report.options.skip_active is True
+    assert report.counts["stale"] == 2, report.summary()
+    assert report.counts["skipped_active"] == 1 and report.counts["aborted"] == 1
+    by_id = {r["upload_id"]: r["action"] for r in report.rows}
+    assert by_id == {resumed[1]: "skipped_active", idle[1]: "aborted"}
+    assert report.bytes_freed == 400
+    assert listed(oss_client, oss_bucket) == {resumed}
+
+
+def test_an_upload_initiated_within_older_than_by_the_server_clock_is_never_aborted(
+    oss_emulator, oss_client, oss_bucket
+):
+    """The server clock runs 14 minutes behind the worker's: by the worker's clock the upload is
+    14 minutes old (stale at 10m), by the server's it was just initiated, so it stays."""
+    oss_emulator.set_clock_offset(-840)
+    (up,) = initiate_many(oss_client, oss_bucket, ["young/k"])
+    aborts = op_count(oss_emulator, "AbortMultipartUpload")
+    for skip_active in (True, False):
+        report = abort_stale_uploads(
+            oss_client, oss_bucket, older_than=THRESHOLD, skip_active=skip_active
+        )
+        assert report.counts["fresh"] == 1 and report.counts["stale"] == 0, report.summary()
+    # nine minutes later by the server's clock: still within the threshold
+    oss_emulator.set_clock_offset(-840 + 540)
+    report = abort_stale_uploads(oss_client, oss_bucket, older_than=THRESHOLD, skip_active=False)
+    assert report.counts["fresh"] == 1 and report.clock_source == "server"
+    assert op_count(oss_emulator, "AbortMultipartUpload") == aborts
+    assert listed(oss_client, oss_bucket) == {up}
+
+
+# ------------------------------------------------------------------ bad input, before any request
+
+
+def total_requests(server) -> int:
+    return sum(server.stats()["requests"].values())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error", "message"),
+    [
+        ("older_than", float("inf"), ValueError, r"older_than=inf .*infinite"),
+        ("older_than", float("nan"), ValueError, r"older_than=nan .*not a number"),
+        ("older_than", "99999999999d", ValueError, r"older_than='99999999999d' .*100 years"),
+        ("older_than", 10**20, ValueError, r"older_than=100000000000000000000 .*100 years"),
+        ("prefixes", 5, TypeError, r"prefixes must be a string or a list/tuple of strings"),
+        ("prefixes", {"a": 1}, TypeError, r"prefixes must be a string or a list/tuple"),
+        ("include", 5, TypeError, r"include must be a string or a list/tuple of strings"),
+        ("exclude", {"*.tmp": 1}, TypeError, r"exclude must be a string or a list/tuple"),
+    ],
+)
+def test_bad_input_raises_before_any_request_reaches_the_server(
+    oss_emulator, oss_client, oss_bucket, name, value, error, message
+):
+    initiate_many(oss_client, oss_bucket, ["bad/k"])
+    oss_emulator.set_clock_offset(LATER)
+    before = total_requests(oss_emulator)
+    with pytest.raises(error, match=message) as caught:
+        abort_stale_uploads(oss_client, oss_bucket, **{"older_than": THRESHOLD, name: value})
+    assert "'24h'" in str(caught.value) or "e.g." in str(caught.value)  # says what to write
+    assert total_requests(oss_emulator) == before
+    assert len(listed(oss_client, oss_bucket)) == 1

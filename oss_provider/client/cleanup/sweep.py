@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ..errors import NoSuchUpload, OSSError, OSSResponseError, OSSTransportError
+from ..errors import NoSuchUpload, OSSError, OSSResponseError, is_retryable
 from ..limits import MAX_LIST_PAGE
 from ..models import PartsPage, UploadInfo, UploadsPage
 from .options import (
@@ -96,13 +96,13 @@ class _Candidate:
 
 
 def _retryable(exc: BaseException) -> bool:
+    """The client's own taxonomy (``is_retryable``: 5xx, transport errors, a retry policy that ran
+    out); also a 5xx page that is not OSS XML (a proxy's 502). ``NoSuchUpload`` is an answer."""
     if isinstance(exc, NoSuchUpload):
         return False
-    if isinstance(exc, OSSError | OSSTransportError):
-        return bool(exc.retryable)
     if isinstance(exc, OSSResponseError):
         return exc.status >= 500
-    return False
+    return is_retryable(exc)
 
 
 def _short(exc: BaseException) -> str:
