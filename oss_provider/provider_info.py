@@ -61,17 +61,18 @@ PROVIDER_INFO: dict = {
                     "label": "STS security token",
                     "schema": {"type": ["string", "null"], "format": "password"},
                 },
+                # No "default": the form would write it into every connection's extra, and
+                # Airflow hands each extra value to its secrets masker when it fetches the
+                # connection; a value under 5 characters ("v4") makes it log "Skipping masking
+                # for a secret as it's too short" in every task. Empty means v4.
                 "signature_version": {
                     "label": "Signature version",
-                    "schema": {
-                        "type": ["string", "null"],
-                        "enum": ["v4", "v1", None],
-                        "default": "v4",
-                    },
+                    "description": "empty: v4 (recommended); v1 only for old deployments",
+                    "schema": {"type": ["string", "null"], "enum": ["v4", "v1", None]},
                 },
                 "addressing": {
                     "label": "Addressing",
-                    "description": "virtual (default) or path; path is automatic for IPs/localhost",
+                    "description": "empty: virtual-hosted, or path-style for IPs/localhost",
                     "schema": {
                         "type": ["string", "null"],
                         "enum": ["auto", "virtual", "path", None],
@@ -84,7 +85,7 @@ PROVIDER_INFO: dict = {
                 },
                 "verify": {
                     "label": "TLS verification",
-                    "description": "true, false, or a CA bundle path",
+                    "description": "empty: verify; false to skip (tests only); or a CA bundle path",
                     "schema": _STR,
                 },
                 "connect_timeout": {
