@@ -294,3 +294,65 @@ def test_bad_key_is_refused_by_every_client_method(
             raise AssertionError(f"{name}: {exc}") from None
     assert sent == [], f"requests were sent before the key was refused: {sent}"
     _assert_nothing_left(oss_client, oss_bucket)
+
+
+# -- connection extras and the secrets masker ----------------------------------------------------
+
+
+def test_form_fields_default_to_no_short_strings():
+    """A form default is written into every connection's extra; Airflow masks each extra value
+    when it fetches the connection and logs "too short (<5 chars)" for short strings."""
+    from oss_provider.provider_info import PROVIDER_INFO
+
+    (conn_type,) = PROVIDER_INFO["connection-types"]
+    for name, field in conn_type["conn-fields"].items():
+        default = field["schema"].get("default")
+        assert not (isinstance(default, str) and len(default) < 5), (name, default)
+
+
+def test_connection_extras_are_read_without_masking_them(monkeypatch):
+    """Reading the extras masks nothing: only the AccessKey secret and the STS token are."""
+    import json
+
+    import airflow.sdk.log
+    from airflow.sdk import Connection
+
+    from oss_provider.hooks import oss_multipart
+    from oss_provider.hooks.connection import settings_from_connection
+
+    masked: list[Any] = []
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", lambda s, n=None: masked.append(s))
+    extra = {"region": "cn-hangzhou", "signature_version": "v4", "addressing": "path",
+             "internal": False, "security_token": "sts-token-value"}  # fmt: skip
+    conn = Connection(
+        conn_id="ui_made", conn_type="oss_multipart", host="http://127.0.0.1:9",
+        login="AKIDEXAMPLE1", password="secret-value-1", extra=json.dumps(extra),
+    )  # fmt: skip
+    settings = settings_from_connection(conn, "ui_made")
+    assert settings.signature_version == "v4" and settings.addressing == "path"
+    assert settings.credentials.security_token == "sts-token-value"
+    assert masked == []  # extra_dejson would have handed the whole dict to the masker
+
+    monkeypatch.setattr(oss_multipart, "mask_secret", masked.append)
+    hook = oss_multipart.OSSMultipartHook(oss_conn_id="ui_made")
+    monkeypatch.setattr(hook, "get_connection", lambda conn_id: conn)
+    assert hook.settings.region == "cn-hangzhou"
+    assert masked == ["secret-value-1", "sts-token-value"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        pytest.param("{not json", "extra is not valid JSON", id="not-json"),
+        pytest.param('["v4"]', "extra must be a JSON object", id="list"),
+    ],
+)
+def test_connection_with_unreadable_extra_names_the_fix(extra, fragment):
+    from airflow.sdk import Connection
+
+    from oss_provider.hooks.connection import settings_from_connection
+
+    conn = Connection(conn_id="bad", conn_type="oss_multipart", host="h", extra=extra)
+    with pytest.raises(ValueError, match=fragment) as err:
+        settings_from_connection(conn, "bad")
+    assert "connection 'bad'" in str(err.value) and "region" in str(err.value)
