@@ -28,6 +28,7 @@ PROVIDER_INFO: dict = {
             "integration-name": "Alibaba Cloud OSS Multipart",
             "python-modules": [
                 "oss_provider.operators.multipart",
+                "oss_provider.operators.upload",
                 "oss_provider.operators.cleanup",
             ],
         }

@@ -378,7 +378,7 @@ class OSSClient:
                     raise
                 lost = exc
                 log.info("Complete of %r lost its answer (%s); checking the upload", key, exc)
-                if self._upload_exists(bucket, key, upload_id):
+                if self.upload_exists(bucket, key, upload_id):
                     continue  # not applied yet: send Complete again
                 confirmed = self._confirm_complete(bucket, key, ordered, expected_crc, initiated)
                 if confirmed is not None:
@@ -396,7 +396,8 @@ class OSSClient:
             f"times while the upload still exists; last error: {lost}"
         )
 
-    def _upload_exists(self, bucket: str, key: str, upload_id: str) -> bool:
+    def upload_exists(self, bucket: str, key: str, upload_id: str) -> bool:
+        """Whether the upload is still in progress (one ListParts of one part)."""
         try:
             self.list_parts(bucket, key, upload_id, max_parts=1)
         except NoSuchUpload:

@@ -62,7 +62,7 @@ from oss_provider.client.plan import (
 from oss_provider.client.progress import ProgressCallback, TransferProgress
 from oss_provider.client.runner import DEFAULT_PART_RETRIES, PartRunner, validate_part_retries
 from oss_provider.client.sources import Source, StreamSource, open_source
-from oss_provider.client.validation import validate_part_size
+from oss_provider.client.validation import validate_bucket_name, validate_key, validate_part_size
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -177,6 +177,8 @@ def upload(
         and the whole object's are still checked, and a mismatched part is sent again.
     :returns: the completed object, with its ETag, size and CRC-64.
     """
+    validate_bucket_name(bucket)
+    validate_key(key)
     concurrency = validate_concurrency(concurrency)
     part_retries = validate_part_retries(part_retries)
     if owner is not None and (not isinstance(owner, str) or not owner.strip()):

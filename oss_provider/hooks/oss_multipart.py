@@ -14,7 +14,13 @@ from oss_provider._compat import (
     mask_secret,
 )
 from oss_provider.client.api import OSSClient
-from oss_provider.client.errors import OSSClientError, OSSError
+from oss_provider.client.errors import (
+    OSSClientError,
+    OSSError,
+    OSSTransportError,
+    RetriesExhaustedError,
+    is_retryable,
+)
 from oss_provider.client.models import (
     CompletedObject,
     PartInfo,
@@ -44,24 +50,61 @@ class OSSPermanentError(OSSHookError, AirflowFailException):
     """An OSS failure no retry can fix (bad credentials, missing bucket, invalid part): fail now."""
 
 
-def wrap_client_error(conn_id: str, exc: OSSClientError) -> OSSHookError:
-    """The Airflow exception for a client error: permanent ones fail the task without retries."""
+def wrap_client_error(conn_id: str, exc: Exception) -> OSSHookError:
+    """The one mapping from client errors to Airflow's: what a retry may fix becomes
+    ``AirflowException`` (Airflow retries the task), the rest ``AirflowFailException``.
+
+    Bad arguments (``ValueError`` / ``TypeError``, raised before any request) are permanent."""
     prefix = f"OSS connection {conn_id!r}: "
-    if isinstance(exc, OSSError):
-        cls = OSSHookError if exc.retryable else OSSPermanentError
-        return cls(prefix + str(exc), code=exc.code, status=exc.status, request_id=exc.request_id)
-    cls = OSSHookError if getattr(exc, "retryable", False) else OSSPermanentError
-    return cls(prefix + str(exc))
+    if not isinstance(exc, OSSClientError):
+        return OSSPermanentError(str(exc))  # a local problem: the connection is not the cause
+    root = exc.last if isinstance(exc, RetriesExhaustedError) else exc
+    text = str(exc)
+    if isinstance(root, OSSTransportError) and not root.maybe_applied:
+        text += (
+            f". Check the host (endpoint) and port of connection {conn_id!r}, and that OSS (or "
+            "the emulator) is reachable from this worker"
+        )
+    cls = OSSHookError if is_retryable(exc) else OSSPermanentError
+    if isinstance(root, OSSError):
+        return cls(prefix + text, code=root.code, status=root.status, request_id=root.request_id)
+    return cls(prefix + text)
+
+
+# Client errors, and local errors that no retry can fix (bad arguments, a missing source file).
+_TRANSLATED = (
+    OSSClientError,
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
 
 
 def _translating(method):
-    """Turn client errors into Airflow exceptions that keep the OSS code and request id."""
+    """Turn client errors and bad arguments into Airflow exceptions (the hook is the one place
+    that does), keeping the OSS code and request id."""
 
     @functools.wraps(method)
     def wrapper(self: OSSMultipartHook, *args: Any, **kwargs: Any):
         try:
             return method(self, *args, **kwargs)
-        except OSSClientError as exc:
+        except _TRANSLATED as exc:
+            raise wrap_client_error(self.oss_conn_id, exc) from exc
+
+    return wrapper
+
+
+def _translating_iter(method):
+    """:func:`_translating` for generator methods (errors surface while iterating)."""
+
+    @functools.wraps(method)
+    def wrapper(self: OSSMultipartHook, *args: Any, **kwargs: Any):
+        try:
+            yield from method(self, *args, **kwargs)
+        except _TRANSLATED as exc:
             raise wrap_client_error(self.oss_conn_id, exc) from exc
 
     return wrapper
@@ -116,11 +159,13 @@ class OSSMultipartHook(BaseHook):
         return self._client
 
     def get_bucket_name(self, bucket_name: str | None = None, key: str | None = None) -> str:
-        """The bucket from the argument, an ``oss://bucket/key`` key, or the connection."""
+        """The bucket: ``bucket_name``, else the bucket of an ``oss://bucket/key`` key, else the
+        connection's. Both given and different is an error naming both."""
+        return self.resolve_target(key, bucket_name)[0] if key else self._bucket(bucket_name)
+
+    def _bucket(self, bucket_name: str | None) -> str:
         if bucket_name:
             return parse_oss_url(bucket_name)[0] if is_oss_url(bucket_name) else bucket_name
-        if key and is_oss_url(key):
-            return parse_oss_url(key)[0]
         if self.settings.bucket_name:
             return self.settings.bucket_name
         raise AirflowFailException(
@@ -128,11 +173,31 @@ class OSSMultipartHook(BaseHook):
             "bucket_name, use an oss://bucket/key URL, or set the 'bucket_name' extra"
         )
 
+    def resolve_target(self, key: str, bucket_name: str | None = None) -> tuple[str, str]:
+        """``(bucket, key)`` from a key or an ``oss://bucket/key`` URL and ``bucket_name``.
+
+        One rule for the hook and every operator: a URL's bucket and ``bucket_name`` must agree
+        when both are given; the key is used exactly as given (spaces are part of a key)."""
+        if not isinstance(key, str) or not key:
+            raise AirflowFailException(
+                f"key must be a non-empty string (an object key or oss://bucket/key), got {key!r}"
+            )
+        if not is_oss_url(key):
+            return self._bucket(bucket_name), key
+        url_bucket, url_key = parse_oss_url(key)
+        if bucket_name:
+            named = self._bucket(bucket_name)
+            if named != url_bucket:
+                raise AirflowFailException(
+                    f"key {key!r} names bucket {url_bucket!r} but bucket_name is {named!r}; "
+                    "pass the bucket once (a plain key with bucket_name, or an oss:// URL alone)"
+                )
+        if not url_key:
+            raise AirflowFailException(f"key {key!r} names a bucket but no object key")
+        return url_bucket, url_key
+
     def _target(self, key: str, bucket_name: str | None) -> tuple[str, str]:
-        bucket = self.get_bucket_name(bucket_name, key)
-        if is_oss_url(key):
-            key = parse_oss_url(key)[1]
-        return bucket, key
+        return self.resolve_target(key, bucket_name)
 
     # -- multipart ---------------------------------------------------------------------------
     @_translating
@@ -193,10 +258,24 @@ class OSSMultipartHook(BaseHook):
 
     @_translating
     def abort_multipart_upload(
-        self, key: str, upload_id: str, bucket_name: str | None = None
+        self, key: str, upload_id: str, bucket_name: str | None = None, *, confirm: bool = False
     ) -> bool:
+        """Abort; True if this call aborted it, False if it was already gone. ``confirm``:
+        abort until ListParts says the upload is gone (a part in flight cannot revive it, but
+        the check makes the promise observable), at most 3 times."""
         bucket, key = self._target(key, bucket_name)
-        return self.get_client().abort_multipart_upload(bucket, key, upload_id)
+        client = self.get_client()
+        aborted = client.abort_multipart_upload(bucket, key, upload_id)
+        if not confirm:
+            return aborted
+        for _ in range(3):
+            if not client.upload_exists(bucket, key, upload_id):
+                return aborted
+            aborted = client.abort_multipart_upload(bucket, key, upload_id) or aborted
+        raise AirflowException(
+            f"upload {upload_id} of oss://{bucket}/{key} still exists after 3 aborts; the "
+            "cleanup operator or a lifecycle rule will remove it"
+        )
 
     @_translating
     def list_parts(
@@ -213,6 +292,7 @@ class OSSMultipartHook(BaseHook):
             bucket, key, upload_id, max_parts=max_parts, part_number_marker=part_number_marker
         )
 
+    @_translating_iter
     def iter_parts(
         self,
         key: str,
@@ -223,12 +303,9 @@ class OSSMultipartHook(BaseHook):
         part_number_marker: int = 0,
     ) -> Iterator[PartInfo]:
         bucket, key = self._target(key, bucket_name)
-        try:
-            yield from self.get_client().iter_parts(
-                bucket, key, upload_id, page_size=page_size, part_number_marker=part_number_marker
-            )
-        except OSSClientError as exc:
-            raise wrap_client_error(self.oss_conn_id, exc) from exc
+        yield from self.get_client().iter_parts(
+            bucket, key, upload_id, page_size=page_size, part_number_marker=part_number_marker
+        )
 
     @_translating
     def list_multipart_uploads(
@@ -250,6 +327,7 @@ class OSSMultipartHook(BaseHook):
             max_uploads=max_uploads,
         )
 
+    @_translating_iter
     def iter_multipart_uploads(
         self,
         bucket_name: str | None = None,
@@ -260,17 +338,14 @@ class OSSMultipartHook(BaseHook):
         upload_id_marker: str | None = None,
         page_size: int = 1000,
     ) -> Iterator[UploadInfo]:
-        try:
-            yield from self.get_client().iter_multipart_uploads(
-                self.get_bucket_name(bucket_name),
-                prefix=prefix,
-                delimiter=delimiter,
-                key_marker=key_marker,
-                upload_id_marker=upload_id_marker,
-                page_size=page_size,
-            )
-        except OSSClientError as exc:
-            raise wrap_client_error(self.oss_conn_id, exc) from exc
+        yield from self.get_client().iter_multipart_uploads(
+            self.get_bucket_name(bucket_name),
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            upload_id_marker=upload_id_marker,
+            page_size=page_size,
+        )
 
     @_translating
     def upload_file(
@@ -283,7 +358,10 @@ class OSSMultipartHook(BaseHook):
         concurrency: int | None = None,
         **options: Any,
     ) -> CompletedObject:
-        """Upload a whole source (path, URL, ``oss://`` object, stream) in parallel parts."""
+        """Upload a whole source (path, URL, ``oss://`` object, stream) in parallel parts.
+
+        ``options`` are those of :func:`oss_provider.client.transfer.upload` (``resume``,
+        ``owner``, ``content_type``, ``metadata``, ``initiate_kwargs``, ``progress``, ...)."""
         from oss_provider.client.transfer import upload
 
         bucket, key = self._target(key, bucket_name)
@@ -291,6 +369,73 @@ class OSSMultipartHook(BaseHook):
             self.get_client(), bucket, key, source, part_size=part_size,
             concurrency=concurrency, **options,
         )  # fmt: skip
+
+    @_translating
+    def plan_upload(
+        self,
+        source: Any,
+        *,
+        part_size: int | None = None,
+        batches: int | None = None,
+        max_batches: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Split an upload of ``source`` into mapped batches (see ``transfer.plan_batches``)."""
+        from oss_provider.client import transfer
+
+        src = transfer.open_source(source, client=self._client_for(source))
+        try:
+            if src.size is None:
+                raise ValueError(
+                    f"{src.description} is a stream of unknown size and cannot be planned into "
+                    "batches; upload it whole (OSSMultipartUploadOperator / upload_file)"
+                )
+            return transfer.plan_batches(
+                src.size,
+                part_size,
+                batches=batches,
+                max_batches=max_batches or transfer.MAX_BATCHES,
+                fingerprint=src.fingerprint(),
+            )
+        finally:
+            src.close()
+
+    @_translating
+    def upload_part_batch(
+        self,
+        key: str,
+        upload_id: str,
+        source: Any,
+        parts: Iterable[Mapping[str, Any]],
+        bucket_name: str | None = None,
+        *,
+        concurrency: int | None = None,
+        fingerprint: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Upload some parts (``{"part_number", "offset", "size"}`` ranges) of an upload."""
+        from oss_provider.client.transfer import upload_part_batch
+
+        bucket, key = self._target(key, bucket_name)
+        return upload_part_batch(
+            self.get_client(), bucket, key, upload_id, source, list(parts),
+            concurrency=concurrency, fingerprint=fingerprint,
+        )  # fmt: skip
+
+    @_translating
+    def source_size(self, source: Any) -> int | None:
+        """The size of a source in bytes (None for a stream)."""
+        from oss_provider.client.transfer import open_source
+
+        src = open_source(source, client=self._client_for(source))
+        try:
+            return src.size
+        finally:
+            src.close()
+
+    def _client_for(self, source: Any) -> OSSClient | None:
+        needs = (isinstance(source, str) and source.startswith("oss://")) or (
+            getattr(source, "protocol", None) == "oss"
+        )
+        return self.get_client() if needs else None
 
     @_translating
     def head_object(self, key: str, bucket_name: str | None = None):
