@@ -2,9 +2,12 @@
 
 Trigger it by hand with ``{"dry_run": true}`` first to see what it would abort. Params:
 ``bucket`` (default: the connection's bucket), ``prefixes`` (list; ``[""]`` = whole bucket),
-``older_than`` ("24h", "7d", "1d12h", ...) and ``dry_run``. Uploads whose newest part was written
-within ``older_than`` are left alone (``skip_active``), so a slow upload that started days ago is
-not cut off. The report (counts, bytes freed, per-upload rows) goes to XCom and the task log.
+``older_than`` ("24h", "7d", "1d12h", "P7D", ...; at most 100 years) and ``dry_run``. Ages are
+measured with the OSS server's clock: an upload initiated within ``older_than`` is never aborted,
+and (``skip_active``, the default) neither is an older one whose newest part was written within
+``older_than``, so a slow or resumed upload that started days ago is not cut off. A bad param
+fails the task before any request, without retries. The report (counts, bytes freed, per-upload
+rows) goes to XCom and the task log.
 """
 
 from __future__ import annotations
@@ -41,6 +44,6 @@ with DAG(
         prefixes="{{ params.prefixes }}",
         older_than="{{ params.older_than }}",
         dry_run="{{ params.dry_run }}",
-        skip_active=True,
+        skip_active=True,  # the default, spelled out: keep old uploads that are being resumed
         max_aborts=100_000,
     )

@@ -131,3 +131,119 @@ def test_example_dag_fails_naming_the_failed_aborts(
     for key, upload_id in still_there:
         assert upload_id in logged and key in logged
     assert "2 of 8 stale uploads" in logged and "NOT aborted" in logged
+
+
+# ------------------------------------------------------------------ safe defaults, through the hook
+
+
+def test_operator_defaults_keep_an_old_upload_receiving_a_part_now_and_go_through_the_hook(
+    oss_emulator, oss_conn_env, oss_client, oss_bucket, monkeypatch
+):
+    """No ``skip_active`` argument (fails if the operator's default were still False)."""
+    from oss_provider.hooks.oss_multipart import OSSMultipartHook
+
+    calls = []
+    original = OSSMultipartHook.abort_stale_uploads
+
+    def spy(self, bucket_name=None, **options):
+        calls.append((bucket_name, options))
+        return original(self, bucket_name, **options)
+
+    monkeypatch.setattr(OSSMultipartHook, "abort_stale_uploads", spy)
+    oss_emulator.set_clock_offset(-840)  # both initiated 14 minutes ago by the server's clock
+    (resumed, idle) = initiate_many(oss_client, oss_bucket, ["op/resumed", "op/idle"])
+    oss_emulator.set_clock_offset(0)
+    oss_client.upload_part(oss_bucket, resumed[0], resumed[1], 1, b"r" * 100)  # "now"
+    op = OSSAbortStaleUploadsOperator(task_id="t", bucket_name=oss_bucket, older_than="10m")
+    assert op.skip_active is True
+    report = op.execute({})
+    assert report["skip_active"] is True
+    assert report["counts"]["skipped_active"] == 1 and report["counts"]["aborted"] == 1
+    assert {r["upload_id"]: r["action"] for r in report["rows"]} == {
+        resumed[1]: "skipped_active",
+        idle[1]: "aborted",
+    }
+    assert listed(oss_client, oss_bucket) == {resumed}
+    assert len(calls) == 1 and calls[0][0] == oss_bucket and calls[0][1]["skip_active"] is True
+
+
+def test_operator_never_aborts_an_upload_initiated_within_older_than(
+    oss_emulator, oss_conn_env, oss_client, oss_bucket
+):
+    (up,) = initiate_many(oss_client, oss_bucket, ["young/k"])
+    oss_emulator.set_clock_offset(540)  # 9 minutes later by the server's clock
+    op = OSSAbortStaleUploadsOperator(
+        task_id="t", bucket_name=oss_bucket, older_than="10m", skip_active=False
+    )
+    report = op.execute({})
+    assert report["counts"]["fresh"] == 1 and report["counts"]["aborted"] == 0
+    assert listed(oss_client, oss_bucket) == {up}
+
+
+def test_the_operator_module_calls_the_hook_not_the_client():
+    import inspect
+
+    import oss_provider.operators.cleanup as module
+
+    source = inspect.getsource(module)
+    assert "hook.abort_stale_uploads(" in source
+    assert "get_client" not in source and "run_cleanup" not in source
+
+
+# ------------------------------------------------------------------ bad input, before any request
+
+BAD_ARGUMENTS = [
+    ("older_than", float("inf"), r"older_than=inf .*infinite.*'24h'"),
+    ("older_than", float("nan"), r"older_than=nan .*not a number.*'24h'"),
+    ("older_than", "99999999999d", r"older_than='99999999999d' .*100 years"),
+    ("older_than", 10**20, r"older_than=100000000000000000000 .*100 years"),
+    ("prefixes", 5, r"prefixes must be a string or a list/tuple of strings.*got 5"),
+    ("prefixes", {"a": 1}, r"prefixes must be a string or a list/tuple of strings.*\(dict\)"),
+    ("include", 5, r"include must be a string or a list/tuple of strings.*got 5"),
+    ("include", {"*.csv": 1}, r"include must be .*\(dict\)"),
+    ("exclude", 5, r"exclude must be a string or a list/tuple of strings.*got 5"),
+    ("exclude", ["*.tmp", 3], r"exclude must be .*item 3"),
+]
+
+
+def total_requests(server) -> int:
+    return sum(server.stats()["requests"].values())
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD_ARGUMENTS)
+def test_bad_literal_argument_fails_at_parse_time_naming_it(name, value, message):
+    with pytest.raises((ValueError, TypeError), match=rf"task 'bad'.*{message}"):
+        OSSAbortStaleUploadsOperator(task_id="bad", **{name: value})
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD_ARGUMENTS)
+def test_bad_rendered_argument_fails_the_task_without_retry_before_any_request(
+    oss_emulator, oss_conn_env, oss_client, oss_bucket, name, value, message
+):
+    from oss_provider._compat import AirflowFailException
+
+    initiate_many(oss_client, oss_bucket, ["bad/k"])
+    oss_emulator.set_clock_offset(LATER)
+    op = OSSAbortStaleUploadsOperator(task_id="bad", bucket_name=oss_bucket, older_than="10m")
+    setattr(op, name, value)  # as a template would render it
+    before = total_requests(oss_emulator)
+    with pytest.raises(AirflowFailException, match=message):
+        op.execute({})
+    assert total_requests(oss_emulator) == before
+    assert len(listed(oss_client, oss_bucket)) == 1
+
+
+def test_bad_param_fails_the_dag_run_without_retry_and_without_requests(
+    airflow_db, oss_emulator, oss_conn_env, oss_client, oss_bucket
+):
+    initiate_many(oss_client, oss_bucket, ["bad/k"])
+    oss_emulator.set_clock_offset(LATER)
+    dag = load_example_dag()
+    dag.get_task(TASK_ID).retries = 3
+    before = total_requests(oss_emulator)
+    dr = dag.test(run_conf={"bucket": oss_bucket, "older_than": "99999999999d"})
+    (ti,) = dr.get_task_instances()
+    assert ti.max_tries == 3  # retries were allowed...
+    assert ti.state == "failed" and dr.state == "failed"  # ...yet not up_for_retry
+    assert total_requests(oss_emulator) == before
+    assert len(listed(oss_client, oss_bucket)) == 1

@@ -2,8 +2,10 @@
 
 The logic lives in :mod:`oss_provider.client.cleanup` (no Airflow there); this module turns
 operator arguments (possibly rendered from Jinja or params) into validated options, runs the
-sweep with the hook's client, logs the report as a table, returns it to XCom and fails the task
-at the end when any abort failed, naming the uploads.
+sweep through ``OSSMultipartHook.abort_stale_uploads``, logs the report as a table, returns it to
+XCom and fails the task at the end when any abort failed, naming the uploads. Bad arguments fail
+at DAG parse time when they are literals, and otherwise fail the task before any request and
+without retries (``AirflowFailException``).
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from oss_provider._compat import AirflowException, BaseOperator
+from oss_provider._compat import AirflowException, AirflowFailException, BaseOperator
 from oss_provider.client.cleanup import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ROWS,
+    DEFAULT_SKIP_ACTIVE,
     FAILED,
     CleanupOptions,
     CleanupReport,
-    run_cleanup,
 )
 
 if TYPE_CHECKING:
@@ -59,30 +61,34 @@ def _as_optional_int(name: str, value: Any) -> int | None:
     raise ValueError(f"{name} must be a whole number or None, got {value!r}")
 
 
-def _as_list(name: str, value: Any) -> list[str] | None:
-    """A list of strings from a list, a single string, or a rendered list such as "['a/', 'b/']"."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("[") and text.endswith("]"):
+def _rendered(name: str, value: Any) -> Any:
+    """Undo the rendering of a list (or by mistake a dict/set) to text, e.g. "['a/', 'b/']".
+
+    Any other value is returned as it is: :meth:`CleanupOptions.build` checks it, so the operator
+    and the sweep accept exactly the same forms (a string, or a list/tuple of strings).
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            return json.loads(text)
+        except ValueError:
             try:
-                value = json.loads(text)
-            except ValueError:
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise ValueError(
-                        f"{name} looks like a list but does not parse: {text!r}"
-                    ) from None
-        else:
-            return [value]
-    if isinstance(value, list | tuple | set | frozenset):
-        items = list(value)
-        if not all(isinstance(i, str) for i in items):
-            raise ValueError(f"{name} must be strings, got {items!r}")
-        return items
-    raise ValueError(f"{name} must be a string or a list of strings, got {value!r}")
+                return ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise ValueError(
+                    f"{name} looks like a list but does not parse: {text!r}; give a list of "
+                    "strings such as ['logs/', 'tmp/']"
+                ) from None
+    if text.startswith("{") and text.endswith("}"):
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return value  # a prefix or pattern that merely looks like {...}
+        if isinstance(parsed, dict | set):
+            return parsed  # refused by the check, naming the argument
+    return value
 
 
 class OSSAbortStaleUploadsOperator(BaseOperator):
@@ -96,16 +102,19 @@ class OSSAbortStaleUploadsOperator(BaseOperator):
 
     :param bucket_name: bucket to sweep; default: the connection's ``bucket_name`` extra. (templated)
     :param prefixes: one prefix or a list; default the whole bucket. (templated)
-    :param older_than: minimum age, e.g. ``"24h"``, ``"7d"``, ``"1d12h"``, a ``timedelta`` or a
-        pendulum ``Duration``; default 24 hours. (templated)
+    :param older_than: minimum age since ``Initiated`` by the server's clock, e.g. ``"24h"``,
+        ``"7d"``, ``"1d12h"``, ``"P7D"``, seconds, a ``timedelta`` or a pendulum ``Duration``;
+        positive, finite, at most 100 years; default 24 hours. An upload initiated within it is
+        never aborted. (templated)
     :param include: glob patterns on the key; when given, one must match. (templated)
     :param exclude: glob patterns on the key; a match leaves the upload alone. (templated)
     :param dry_run: decide and report, abort nothing. (templated)
     :param max_aborts: safety cap on abort requests per run; ``None`` = no cap. (templated)
     :param concurrency: parallel requests (default 16).
-    :param skip_active: list the parts of each stale upload and skip it when its newest part is
-        younger than ``active_within`` (default: ``older_than``). Costs one ListParts per upload
-        and also reports the bytes freed.
+    :param skip_active: (default True) list the parts of each stale upload and keep it when its
+        newest part is younger than ``active_within`` (default: ``older_than``): an old upload
+        being resumed right now is not cut off. Costs one ListParts per stale upload and also
+        reports the bytes freed. ``False`` aborts by ``Initiated`` alone.
     :param active_within: how recent a part must be for the upload to count as active.
     :param list_parts: list parts to report bytes freed even without ``skip_active``.
     :param max_rows: per-upload rows kept in the report (failed ones first); counts stay complete.
@@ -140,7 +149,7 @@ class OSSAbortStaleUploadsOperator(BaseOperator):
         dry_run: bool | str = False,
         max_aborts: int | str | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
-        skip_active: bool = False,
+        skip_active: bool = DEFAULT_SKIP_ACTIVE,
         active_within: str | timedelta | None = None,
         list_parts: bool = False,
         max_rows: int = DEFAULT_MAX_ROWS,
@@ -169,30 +178,39 @@ class OSSAbortStaleUploadsOperator(BaseOperator):
         def templated(value: Any) -> bool:
             if isinstance(value, str):
                 return "{{" in value or "{%" in value
-            if isinstance(value, list | tuple):
+            if isinstance(value, list | tuple | set | frozenset):
                 return any(templated(v) for v in value)
+            if isinstance(value, dict):
+                return any(templated(v) for v in (*value, *value.values()))
             return not isinstance(value, int | float | bool | timedelta | type(None))
 
         return any(templated(getattr(self, name)) for name in self.template_fields)
 
-    def build_options(self) -> CleanupOptions:
-        """Validated sweep options from the (rendered) arguments; ``ValueError`` says what to fix."""
+    def sweep_arguments(self) -> dict[str, Any]:
+        """The (rendered) arguments as keyword arguments of the sweep, checked: bad input raises
+        ``ValueError``/``TypeError`` naming the task and the argument, before any request."""
         try:
-            return CleanupOptions.build(
-                prefixes=_as_list("prefixes", self.prefixes),
-                older_than=self.older_than,
-                include=_as_list("include", self.include),
-                exclude=_as_list("exclude", self.exclude),
-                dry_run=_as_bool("dry_run", self.dry_run),
-                max_aborts=_as_optional_int("max_aborts", self.max_aborts),
-                concurrency=self.concurrency,
-                skip_active=_as_bool("skip_active", self.skip_active),
-                active_within=self.active_within,
-                list_parts=_as_bool("list_parts", self.list_parts),
-                max_rows=self.max_rows,
-            )
+            arguments = {
+                "prefixes": _rendered("prefixes", self.prefixes),
+                "older_than": self.older_than,
+                "include": _rendered("include", self.include),
+                "exclude": _rendered("exclude", self.exclude),
+                "dry_run": _as_bool("dry_run", self.dry_run),
+                "max_aborts": _as_optional_int("max_aborts", self.max_aborts),
+                "concurrency": self.concurrency,
+                "skip_active": _as_bool("skip_active", self.skip_active),
+                "active_within": self.active_within,
+                "list_parts": _as_bool("list_parts", self.list_parts),
+                "max_rows": self.max_rows,
+            }
+            CleanupOptions.build(**arguments)  # the sweep's own check, the same place
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{type(self).__name__} (task {self.task_id!r}): {exc}") from None
+            raise type(exc)(f"{type(self).__name__} (task {self.task_id!r}): {exc}") from None
+        return arguments
+
+    def build_options(self) -> CleanupOptions:
+        """Validated sweep options from the (rendered) arguments; the error says what to fix."""
+        return CleanupOptions.build(**self.sweep_arguments())
 
     def _bucket_argument(self) -> str | None:
         value = self.bucket_name
@@ -206,7 +224,11 @@ class OSSAbortStaleUploadsOperator(BaseOperator):
         return OSSMultipartHook(oss_conn_id=self.oss_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        options = self.build_options()
+        try:
+            arguments = self.sweep_arguments()
+        except (TypeError, ValueError) as exc:  # no retry can fix an argument: fail now
+            raise AirflowFailException(str(exc)) from exc
+        options = CleanupOptions.build(**arguments)
         hook = self.get_hook()
         bucket = hook.get_bucket_name(self._bucket_argument())
         self.log.info(
@@ -220,7 +242,7 @@ class OSSAbortStaleUploadsOperator(BaseOperator):
             options.concurrency,
             options.skip_active,
         )
-        report = run_cleanup(hook.get_client(), bucket, options, stop_event=self._stop)
+        report = hook.abort_stale_uploads(bucket, stop_event=self._stop, **arguments)
         self.log.info("%s", report.format_table())
         data = report.to_dict()
         if report.counts["stale"] and not options.dry_run:
