@@ -12,7 +12,7 @@ from oss_provider.client import transfer
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import OSSError, SourceChangedError
 from oss_provider.client.limits import MIN_PART_SIZE as P
-from oss_provider.client.ownership import OWNER_PART_NUMBER, owner_token, start_owned_upload
+from oss_provider.client.ownership import OWNER_PART_NUMBER, Writer, start_owned_upload
 from oss_provider.client.progress import TransferProgress
 
 pytestmark = pytest.mark.timeout(120)
@@ -40,8 +40,8 @@ def _sent_parts(emulator) -> int:
 
 def _owned_upload(client, bucket, key, owner):
     """An upload started by ``owner`` (with the default options), as a killed run leaves it."""
-    token = owner_token(owner, {"content_type": None, "metadata": None})
-    return start_owned_upload(client, bucket, key, token, {}).upload_id
+    writer = Writer.of(owner, {"content_type": None, "metadata": None})
+    return start_owned_upload(client, bucket, key, writer, {}).upload_id
 
 
 def test_local_file_upload_is_parallel_verified_and_logged(
@@ -156,7 +156,7 @@ def test_oss_object_is_copied_server_side(oss_emulator, oss_client, oss_bucket):
     assert oss_client.get_object(oss_bucket, "dst/object") == data
     requests = oss_emulator.stats()["requests"]
     assert requests.get("UploadPartCopy") == 4
-    assert requests.get("UploadPart") == 1  # only the owner record: no data through us
+    assert requests.get("UploadPart") == 2  # only the two records: no data through us
     assert OWNER_PART_NUMBER == 10_000
 
 

@@ -15,7 +15,7 @@ import pytest
 from oss_provider.client import transfer
 from oss_provider.client.checksums import crc64
 from oss_provider.client.limits import MIN_PART_SIZE as P
-from oss_provider.client.ownership import OWNER_PART_NUMBER
+from oss_provider.client.ownership import RECORD_PART_NUMBERS
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -72,7 +72,7 @@ def test_sigkilled_upload_resumes_with_only_the_missing_parts(
                 stored = [
                     p
                     for p in oss_client.iter_parts(oss_bucket, "killed", uploads[0].upload_id)
-                    if p.part_number != OWNER_PART_NUMBER
+                    if p.part_number not in RECORD_PART_NUMBERS
                 ]
         assert child.poll() is None, "the child finished before it could be killed"
         os.killpg(child.pid, signal.SIGKILL)
@@ -83,7 +83,7 @@ def test_sigkilled_upload_resumes_with_only_the_missing_parts(
     time.sleep(0.3)  # requests whose body had fully arrived may still land
     (upload,) = [u for u in oss_client.iter_multipart_uploads(oss_bucket) if u.key == "killed"]
     stored = oss_client.iter_parts(oss_bucket, "killed", upload.upload_id)
-    kept = len([p for p in stored if p.part_number != OWNER_PART_NUMBER])  # data parts only
+    kept = len([p for p in stored if p.part_number not in RECORD_PART_NUMBERS])  # data parts only
     assert 4 <= kept < PARTS
     oss_emulator.reset_stats()
     done = transfer.upload(oss_client, oss_bucket, "killed", path)  # part size found on the server

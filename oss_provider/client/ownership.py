@@ -1,15 +1,20 @@
 """Who owns an in-progress upload, told by the server itself, so a writer resumes only its own.
 
-Design: right after Initiate, the writer stores a tiny *owner record* as part 10,000 of the upload.
-Its bytes name an owner token, so its ETag (the MD5 OSS returns in ListParts) identifies the
-owner without reading anything back. Complete never lists part 10,000 (the engine plans at most
-9,999 data parts), so OSS discards the record with the upload. The token is a SHA-256 of the
-writer's identity and every option that shapes the object (content type, metadata, storage
-class, encryption, tagging, headers): a retry with other options starts a new upload instead of
-silently inheriting the old ones, which ListMultipartUploads could not show.
+Design: right after Initiate, the writer stores two tiny records as parts of the upload itself:
+part 10,000 names the *owner* (a SHA-256 of the writer's identity) and part 9,999 the *options*
+the upload was started with (owner and a SHA-256 of content type, metadata, storage class,
+encryption, tagging, headers). OSS returns each part's ETag, the MD5 of its bytes, in ListParts,
+so one ListParts page tells whose upload it is and with which options, without reading anything
+back. Complete never lists parts 9,999 and 10,000 (the engine plans at most 9,998 data parts),
+so OSS discards the records with the upload.
+
+A writer resumes only an upload whose both records are its own. An upload with its owner record
+but other options (an earlier try asked for ``text/csv``, this one for ``application/json``) is
+its own stale upload: it is aborted and a new one started, so the new options hold and nothing
+is left behind (ListMultipartUploads does not show an upload's headers; the record does).
 
 Why on the server: a retry may run in another process or on another Celery worker, after a
-SIGKILL, with no disk shared; ListParts answers the same to all of them. Cost: one tiny PUT per
+SIGKILL, with no disk shared; ListParts answers the same to all of them. Cost: two tiny PUTs per
 upload and, when resuming, one ListParts page per in-progress upload of the key.
 
 Identity: an Airflow task passes ``dag_id/run_id/task_id/map_index`` (the same for every try of
@@ -30,6 +35,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -48,25 +54,42 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OWNER_PART_NUMBER = MAX_PARTS
-_RECORD_PREFIX = b"oss-provider owner record v1 "
+OPTIONS_PART_NUMBER = MAX_PARTS - 1
+RECORD_PART_NUMBERS = (OPTIONS_PART_NUMBER, OWNER_PART_NUMBER)
+_RECORD_PREFIX = b"oss-provider upload record v1 "
 _CLAIM_ATTEMPTS = 3
 _WINDOW_MARGIN = timedelta(seconds=5)
 
 
-def owner_token(owner: str, options: Mapping[str, Any]) -> str:
-    """The token of a writer: its identity and the options that shape the object."""
-    shaped = {k: v for k, v in options.items() if v is not None and v != {}}
-    payload = json.dumps({"owner": owner, "options": shaped}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+@dataclass(frozen=True)
+class Writer:
+    """A writer as its records name it: ``owner`` and ``options`` are SHA-256 hex digests."""
+
+    owner: str
+    options: str
+
+    @classmethod
+    def of(cls, owner: str, options: Mapping[str, Any]) -> Writer:
+        """The writer ``owner`` (any stable string) uploading with ``options``."""
+        shaped = {k: v for k, v in options.items() if v is not None and v != {}}
+        text = json.dumps(shaped, sort_keys=True, default=str)
+        return cls(_sha256(owner), _sha256(text))
+
+    def records(self) -> dict[int, bytes]:
+        """Part number -> bytes of the two records."""
+        return {
+            OWNER_PART_NUMBER: _RECORD_PREFIX + b"owner " + self.owner.encode(),
+            OPTIONS_PART_NUMBER: _RECORD_PREFIX
+            + b"options "
+            + f"{self.owner} {self.options}".encode(),
+        }
+
+    def etags(self) -> dict[int, str]:
+        return {n: hashlib.md5(body).hexdigest().upper() for n, body in self.records().items()}
 
 
-def owner_record(token: str) -> bytes:
-    """The bytes of part 10,000 for ``token``."""
-    return _RECORD_PREFIX + token.encode("ascii")
-
-
-def owner_etag(token: str) -> str:
-    return hashlib.md5(owner_record(token)).hexdigest().upper()
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _uploads_of(client: OSSClient, bucket: str, key: str) -> Iterator[UploadInfo]:
@@ -77,43 +100,53 @@ def _uploads_of(client: OSSClient, bucket: str, key: str) -> Iterator[UploadInfo
             return  # listings are sorted by key; every upload of ``key`` came first
 
 
-def record_of(client: OSSClient, bucket: str, key: str, upload_id: str) -> str | None:
-    """The ETag of an upload's owner record, or None when it has none (or is gone)."""
+def records_of(client: OSSClient, bucket: str, key: str, upload_id: str) -> dict[int, str] | None:
+    """The ETags of an upload's records (part number -> ETag), or None when it is gone."""
     try:
         page = client.list_parts(
-            bucket, key, upload_id, max_parts=1, part_number_marker=OWNER_PART_NUMBER - 1
+            bucket, key, upload_id, max_parts=2, part_number_marker=OPTIONS_PART_NUMBER - 1
         )
     except NoSuchUpload:
         return None
-    for part in page.parts:
-        if part.part_number == OWNER_PART_NUMBER:
-            return (part.etag or "").upper()
-    return None
+    return {
+        p.part_number: (p.etag or "").upper()
+        for p in page.parts
+        if p.part_number in RECORD_PART_NUMBERS
+    }
 
 
-def find_own_upload(client: OSSClient, bucket: str, key: str, token: str) -> UploadInfo | None:
-    """The newest in-progress upload of ``key`` whose owner record is ``token``'s."""
-    wanted = owner_etag(token)
-    mine = [
-        u
-        for u in _uploads_of(client, bucket, key)
-        if record_of(client, bucket, key, u.upload_id) == wanted
-    ]
+def find_own_upload(
+    client: OSSClient, bucket: str, key: str, writer: Writer
+) -> tuple[UploadInfo | None, list[UploadInfo]]:
+    """``(resumable, stale)``: the newest in-progress upload of ``key`` whose records are both
+    ``writer``'s, and the writer's own uploads started with other options (or one record)."""
+    wanted = writer.etags()
+    mine: list[UploadInfo] = []
+    stale: list[UploadInfo] = []
+    for upload in _uploads_of(client, bucket, key):
+        found = records_of(client, bucket, key, upload.upload_id)
+        if not found or found.get(OWNER_PART_NUMBER) != wanted[OWNER_PART_NUMBER]:
+            continue  # another writer's, or unclaimed
+        (mine if found == wanted else stale).append(upload)
     if not mine:
-        return None
-    return max(mine, key=lambda u: (u.initiated is not None, u.initiated))
+        return None, stale
+    mine.sort(key=lambda u: (u.initiated is not None, u.initiated))
+    return mine[-1], stale + mine[:-1]
 
 
-def claim(client: OSSClient, bucket: str, key: str, upload_id: str, token: str) -> None:
-    """Store the owner record (part 10,000) of a fresh upload."""
-    client.upload_part(bucket, key, upload_id, OWNER_PART_NUMBER, owner_record(token))
+def claim(client: OSSClient, bucket: str, key: str, upload_id: str, writer: Writer) -> None:
+    """Store the records of a fresh upload: the owner first, so an upload killed between the
+    two is recognised as this writer's (and replaced) rather than left unowned."""
+    records = writer.records()
+    for number in (OWNER_PART_NUMBER, OPTIONS_PART_NUMBER):
+        client.upload_part(bucket, key, upload_id, number, records[number])
 
 
 def start_owned_upload(
     client: OSSClient,
     bucket: str,
     key: str,
-    token: str,
+    writer: Writer,
     initiate_kwargs: Mapping[str, Any],
 ) -> UploadInfo:
     """Initiate and claim an upload. A lost Initiate answer leaves nothing behind: the unclaimed
@@ -132,7 +165,7 @@ def start_owned_upload(
             abort_unclaimed(client, bucket, key, time.monotonic() - sent_at)
             continue
         try:
-            claim(client, bucket, key, info.upload_id, token)
+            claim(client, bucket, key, info.upload_id, writer)
         except NoSuchUpload:
             log.info(
                 "Upload %s of oss://%s/%s vanished before it was claimed; starting another",

@@ -1,7 +1,7 @@
 """Planning: which byte ranges become which parts, and how parts group into mapped batches.
 
-Pure arithmetic, no I/O. The whole-upload engine plans at most 9,999 data parts, keeping part
-10,000 for the upload's owner record (see :mod:`oss_provider.client.ownership`); a mapped upload
+Pure arithmetic, no I/O. The whole-upload engine plans at most 9,998 data parts, keeping parts
+9,999 and 10,000 for the upload's owner and options records (see :mod:`oss_provider.client.ownership`); a mapped upload
 (upload id passed in XCom, no owner record) may use all 10,000.
 """
 
@@ -18,7 +18,7 @@ MiB = 1024 * 1024
 DEFAULT_PART_SIZE = 8 * MiB
 DEFAULT_CONCURRENCY = 8
 MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
-MAX_DATA_PARTS = MAX_PARTS - 1  # part 10,000 holds the owner record of a whole upload
+MAX_DATA_PARTS = MAX_PARTS - 2  # parts 9,999 and 10,000 hold a whole upload's records
 MAX_UPLOAD_SIZE = MAX_PARTS * MAX_PART_SIZE
 
 

@@ -40,8 +40,9 @@ from oss_provider.client.limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import CompletedObject, PartInfo, UploadedPart
 from oss_provider.client.ownership import (
     OWNER_PART_NUMBER,
+    RECORD_PART_NUMBERS,
+    Writer,
     find_own_upload,
-    owner_token,
     start_owned_upload,
 )
 from oss_provider.client.plan import (
@@ -79,8 +80,8 @@ def list_existing_parts(
     last: int = MAX_DATA_PARTS,
 ) -> dict[int, PartInfo]:
     """Data parts ``first..last`` already stored in an upload (one ListParts page per 1,000);
-    the owner record is never among them."""
-    last = min(last, OWNER_PART_NUMBER - 1)
+    the upload's records (parts 9,999 and 10,000 of a whole upload) are never among them."""
+    last = min(last, min(RECORD_PART_NUMBERS) - 1)
     found: dict[int, PartInfo] = {}
     for part in client.iter_parts(bucket, key, upload_id, part_number_marker=first - 1):
         if part.part_number > last:
@@ -156,7 +157,7 @@ def upload(
 
     :param source: a path, ``file://`` / fsspec URL, ``ObjectStoragePath``, ``oss://`` URL
         (copied server-side), bytes, a binary stream, or a :class:`Source`.
-    :param part_size: bytes per part; default 8 MiB, grown to fit 9,999 parts.
+    :param part_size: bytes per part; default 8 MiB, grown to fit 9,998 parts.
     :param concurrency: parts in flight at once (default 8); memory <= concurrency x part_size.
     :param resume: continue this writer's own in-progress upload of the key (same ``owner``,
         same options), keeping the parts whose size and CRC-64 match the source; streams always
@@ -189,7 +190,7 @@ def upload(
     src = open_source(source, client=client, size=expected_size)
     owned = src is not source
     try:
-        token = owner_token(owner or default_owner(src), options)
+        writer = Writer.of(owner or default_owner(src), options)
         if src.is_stream:
             abort_on_failure = True
         elif abort_on_failure is None:
@@ -199,7 +200,7 @@ def upload(
             bucket,
             key,
             src,
-            token=token,
+            writer=writer,
             options=options,
             part_size=part_size,
             concurrency=concurrency,
@@ -219,7 +220,7 @@ class _Upload:
 
     def __init__(self, client: OSSClient, bucket: str, key: str, src: Source, **opts: Any):
         self.client, self.bucket, self.key, self.src = client, bucket, key, src
-        self.token: str = opts["token"]
+        self.writer: Writer = opts["writer"]
         self.options: dict[str, Any] = opts["options"]
         self.part_size: int | None = opts["part_size"]
         self.concurrency: int = opts["concurrency"]
@@ -237,7 +238,7 @@ class _Upload:
         while True:
             if upload_id is None:
                 info = start_owned_upload(
-                    self.client, self.bucket, self.key, self.token, self.options
+                    self.client, self.bucket, self.key, self.writer, self.options
                 )
                 upload_id, initiated, existing = info.upload_id, info.initiated, {}
                 self._log_start(upload_id, chosen)
@@ -257,7 +258,12 @@ class _Upload:
     def _find_own(self) -> tuple[str | None, datetime | None, dict[int, PartInfo]]:
         if not self.resume or self.src.size is None:
             return None, None, {}
-        found = find_own_upload(self.client, self.bucket, self.key, self.token)
+        found, stale = find_own_upload(self.client, self.bucket, self.key, self.writer)
+        for old in stale:
+            _abort_quietly(
+                self.client, self.bucket, self.key, old.upload_id,
+                "this writer's earlier upload, started with other options",
+            )  # fmt: skip
         if found is None:
             return None, None, {}
         try:
@@ -500,6 +506,8 @@ __all__ = [
     "MAX_PARTS",
     "MAX_UPLOAD_SIZE",
     "OWNER_PART_NUMBER",
+    "RECORD_PART_NUMBERS",
+    "MiB",
     "PartSpec",
     "batch_parts",
     "choose_part_size",

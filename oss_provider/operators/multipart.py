@@ -30,7 +30,6 @@ from oss_provider._compat import AirflowFailException
 from oss_provider.client import transfer
 from oss_provider.client.limits import MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import UploadedPart
-from oss_provider.client.ownership import OWNER_PART_NUMBER
 from oss_provider.operators._args import (
     as_int,
     as_json,
@@ -330,11 +329,7 @@ class OSSCompleteMultipartUploadOperator(OSSObjectOperator):
     def run_step(self, context: Context) -> dict[str, Any]:
         bucket, key = self._target()
         upload_id = self._upload_id()
-        stored = {
-            p.part_number: p
-            for p in self.hook.iter_parts(key, upload_id, bucket)
-            if p.part_number != OWNER_PART_NUMBER  # an owner record is never part of the object
-        }
+        stored = {p.part_number: p for p in self.hook.iter_parts(key, upload_id, bucket)}
         given = _flatten_parts(self.parts) if not is_none(self.parts) else []
         if given:
             parts = _check_against_server(given, stored)
