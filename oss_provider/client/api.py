@@ -442,8 +442,10 @@ class OSSClient:
         if expected_crc is not None and info.crc64 is not None and info.crc64 != expected_crc:
             return None
         written = info.last_modified
-        if initiated is not None and written is not None and written.timestamp() < int(
-            initiated.timestamp()
+        if (
+            initiated is not None
+            and written is not None
+            and written.timestamp() < int(initiated.timestamp())
         ):
             return None  # an identical object written before this upload started
         log.info("Complete of %r lost its answer; the object is this upload's", key)
