@@ -19,7 +19,7 @@ from ..limits import MAX_LIST_PAGE
 DEFAULT_OLDER_THAN = timedelta(hours=24)
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_ROWS = 500
-DEFAULT_RETRIES = 2
+DEFAULT_RETRIES = 0  # the client's retry policy already retries every request
 DEFAULT_SKIP_ACTIVE = True
 MAX_CONCURRENCY = 256
 # The longest age accepted: far beyond any upload's life, far below timedelta's own limit.

@@ -441,7 +441,8 @@ def abort_stale_uploads(
         reports the bytes freed. ``False`` aborts by ``Initiated`` alone.
     :param active_within: how recent the newest part must be for the upload to count as active.
     :param list_parts: list parts to report the bytes freed even without ``skip_active``.
-    :param retries: extra attempts on 5xx/transport errors, on top of the client's own retries.
+    :param retries: extra sweep-level attempts after the client's retry policy gave up (default
+        0: one retry policy, in the transport; raise it only for a flaky proxy).
     :param max_rows: per-upload rows kept in the report (failed ones first); counts stay complete.
     :param stop_event: set it to stop early (``on_kill``); unstarted aborts are reported failed.
     """
