@@ -232,10 +232,12 @@ class Transport:
             ) from None
         except requests.exceptions.RequestException as exc:
             if _never_connected(exc):
+                reason, lasting = _connect_reason(exc)
                 raise OSSTransportError(
-                    f"cannot connect to {self.endpoint.netloc}: {_connect_reason(exc)}",
+                    f"cannot connect to {self.endpoint.netloc}: {reason}",
                     operation=req.operation,
                     maybe_applied=False,
+                    retryable=not lasting,  # a refused port or an unknown host is a setting
                 ) from None
             raise OSSTransportError(
                 f"no answer from {self.endpoint.netloc}: {_short(exc)}", operation=req.operation
@@ -335,18 +337,25 @@ def _never_connected(exc: requests.exceptions.RequestException) -> bool:
     return False
 
 
-def _connect_reason(exc: requests.exceptions.RequestException) -> str:
+def _connect_reason(exc: requests.exceptions.RequestException) -> tuple[str, bool]:
+    """Why no connection was made, and whether it is lasting (a wrong host or port: retrying
+    cannot help) rather than transient (a connect timeout)."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connect timed out"
+        return "connect timed out", False
     text = str(exc)
     for needle, reason in (
         ("Connection refused", "connection refused (nothing listens on that port)"),
         ("Name or service not known", "the host name does not resolve"),
         ("nodename nor servname", "the host name does not resolve"),
-        ("Temporary failure in name resolution", "the host name does not resolve"),
+        ("No address associated with hostname", "the host name does not resolve"),
+    ):
+        if needle in text:
+            return reason, True
+    for needle, reason in (
+        ("Temporary failure in name resolution", "the host name did not resolve (DNS failure)"),
         ("No route to host", "no route to host"),
         ("Network is unreachable", "the network is unreachable"),
     ):
         if needle in text:
-            return reason
-    return _short(exc)
+            return reason, False
+    return _short(exc), False

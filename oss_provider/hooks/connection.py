@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ class ConnectionSettings:
     verify: bool | str = True
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    max_retries: int = 3
+    retry_budget: float = 300.0
 
     def client_kwargs(self) -> dict[str, Any]:
         return {
@@ -31,6 +34,8 @@ class ConnectionSettings:
             "verify": self.verify,
             "connect_timeout": self.connect_timeout,
             "read_timeout": self.read_timeout,
+            "max_retries": self.max_retries,
+            "retry_budget": self.retry_budget,
         }
 
 
@@ -57,11 +62,28 @@ def _seconds(extra: dict[str, Any], name: str, default: float, conn_id: str) -> 
         seconds = float(value) if value not in (None, "") else default
     except (TypeError, ValueError):
         seconds = -1.0
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(
-            f"connection {conn_id!r}: extra {name!r} must be seconds > 0, got {value!r}"
+            f"connection {conn_id!r}: extra {name!r} must be a finite number of seconds > 0, "
+            f"got {value!r}"
         )
     return seconds
+
+
+def _retries(extra: dict[str, Any], conn_id: str) -> int:
+    value = extra.get("max_retries")
+    if value in (None, ""):
+        return 3
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 20:
+        raise ValueError(
+            f"connection {conn_id!r}: extra 'max_retries' must be a whole number from 0 to 20 "
+            f"(sends after the first for a failed request), got {value!r}"
+        )
+    return number
 
 
 def _extra_of(conn: Any, conn_id: str) -> dict[str, Any]:
@@ -144,4 +166,6 @@ def settings_from_connection(conn: Any, conn_id: str) -> ConnectionSettings:
         verify=_bool_or_path(extra.get("verify")),
         connect_timeout=_seconds(extra, "connect_timeout", 10.0, conn_id),
         read_timeout=_seconds(extra, "read_timeout", 120.0, conn_id),
+        max_retries=_retries(extra, conn_id),
+        retry_budget=_seconds(extra, "retry_budget", 300.0, conn_id),
     )
