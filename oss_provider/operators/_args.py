@@ -42,6 +42,8 @@ def as_int(name: str, value: Any, *, minimum: int = 0) -> int | None:
 def as_bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     text = str(value).strip().lower()
     if text in ("true", "yes", "1", "on"):
         return True

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from oss_provider._compat import AirflowException, AirflowFailException, BaseOperator
+from oss_provider._compat import AirflowException, AirflowFailException
 from oss_provider.client.cleanup import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ROWS,
@@ -26,6 +26,8 @@ from oss_provider.client.cleanup import (
     CleanupOptions,
     CleanupReport,
 )
+from oss_provider.operators._args import as_bool
+from oss_provider.operators.base import OSSBaseOperator
 
 if TYPE_CHECKING:
     from oss_provider.hooks.oss_multipart import OSSMultipartHook
@@ -36,20 +38,6 @@ if TYPE_CHECKING:
         from airflow.utils.context import Context
 
 _NAMED_IN_FAILURE = 20
-_TRUE = {"true", "yes", "1", "on"}
-_FALSE = {"false", "no", "0", "off", ""}
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise ValueError(f"{name} must be true or false, got {value!r}")
-
-
 def _as_optional_int(name: str, value: Any) -> int | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
         return None
@@ -91,7 +79,7 @@ def _rendered(name: str, value: Any) -> Any:
     return value
 
 
-class OSSAbortStaleUploadsOperator(BaseOperator):
+class OSSAbortStaleUploadsOperator(OSSBaseOperator):
     """Abort incomplete multipart uploads older than ``older_than``, measured by the OSS server clock.
 
     Incomplete uploads are invisible in object listings and billed until aborted. This operator
@@ -156,7 +144,7 @@ class OSSAbortStaleUploadsOperator(BaseOperator):
         oss_conn_id: str = "oss_multipart_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(oss_conn_id=oss_conn_id, **kwargs)
         self.bucket_name = bucket_name
         self.prefixes = prefixes
         self.older_than = older_than
@@ -169,7 +157,6 @@ class OSSAbortStaleUploadsOperator(BaseOperator):
         self.active_within = active_within
         self.list_parts = list_parts
         self.max_rows = max_rows
-        self.oss_conn_id = oss_conn_id
         self._stop = threading.Event()
         if not self._has_templates():
             self.build_options()  # fail at parse time on bad literal arguments
@@ -195,12 +182,12 @@ class OSSAbortStaleUploadsOperator(BaseOperator):
                 "older_than": self.older_than,
                 "include": _rendered("include", self.include),
                 "exclude": _rendered("exclude", self.exclude),
-                "dry_run": _as_bool("dry_run", self.dry_run),
+                "dry_run": as_bool("dry_run", self.dry_run),
                 "max_aborts": _as_optional_int("max_aborts", self.max_aborts),
                 "concurrency": self.concurrency,
-                "skip_active": _as_bool("skip_active", self.skip_active),
+                "skip_active": as_bool("skip_active", self.skip_active),
                 "active_within": self.active_within,
-                "list_parts": _as_bool("list_parts", self.list_parts),
+                "list_parts": as_bool("list_parts", self.list_parts),
                 "max_rows": self.max_rows,
             }
             CleanupOptions.build(**arguments)  # the sweep's own check, the same place
@@ -219,11 +206,9 @@ class OSSAbortStaleUploadsOperator(BaseOperator):
         return value
 
     def get_hook(self) -> OSSMultipartHook:
-        from oss_provider.hooks.oss_multipart import OSSMultipartHook
+        return self.hook
 
-        return OSSMultipartHook(oss_conn_id=self.oss_conn_id)
-
-    def execute(self, context: Context) -> dict[str, Any]:
+    def run_step(self, context: Context) -> dict[str, Any]:
         try:
             arguments = self.sweep_arguments()
         except (TypeError, ValueError) as exc:  # no retry can fix an argument: fail now
