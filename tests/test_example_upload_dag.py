@@ -51,9 +51,7 @@ def _pending(client):
     return [u for u in client.iter_multipart_uploads("test-bucket") if u.key == KEY]
 
 
-def test_example_dag_uploads_and_verifies(
-    airflow_db, oss_conn_env, oss_client, dag, source, capfd
-):
+def test_example_dag_uploads_and_verifies(airflow_db, oss_conn_env, oss_client, dag, source, capfd):
     from airflow_deployment import provider_warnings
 
     path, data = source

@@ -90,7 +90,7 @@ def test_missing_connection_and_bucket(monkeypatch):
         ({"host": "oss-cn-hangzhou.aliyuncs.com", "login": None}, "'bad' has no AccessKey ID"),
         ({"host": None}, "'bad' has neither an endpoint \\(host\\) nor a region"),
         ({"host": "oss-cn-hangzhou.aliyuncs.com", "extra": {"read_timeout": "soon"}},
-         "'bad': extra 'read_timeout' must be seconds > 0, got 'soon'"),
+         "'bad': extra 'read_timeout' must be a finite number of seconds > 0, got 'soon'"),
     ],
 )  # fmt: skip
 def test_bad_connections_name_the_connection_and_the_field(monkeypatch, conn, message):

@@ -19,9 +19,9 @@ from oss_provider.client.checksums import crc64
 from oss_provider.client.cleanup import abort_stale_uploads
 from oss_provider.client.errors import NoSuchUpload, OSSTransportError, SecurityTokenExpired
 from oss_provider.client.limits import MAX_PARTS
-from oss_provider.client.ownership import RECORD_PART_NUMBERS
 from oss_provider.client.limits import MIN_PART_SIZE as P
 from oss_provider.client.models import Credentials
+from oss_provider.client.ownership import RECORD_PART_NUMBERS
 from oss_provider.client.progress import TransferProgress
 
 pytestmark = pytest.mark.timeout(180)

@@ -156,31 +156,10 @@ class OSSClient:
         return self.transport.send(Request(operation, method, bucket, key, **kw))
 
     # -- multipart ---------------------------------------------------------------------------
-    def initiate_multipart_upload(
-        self,
-        bucket: str,
-        key: str,
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        storage_class: str | None = None,
-        server_side_encryption: str | None = None,
-        tagging: Mapping[str, str] | str | None = None,
-        forbid_overwrite: bool | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> str:
-        """Start an upload and return its upload id; headers here become the object's metadata."""
-        return self.start_multipart_upload(
-            bucket,
-            key,
-            content_type=content_type,
-            metadata=metadata,
-            storage_class=storage_class,
-            server_side_encryption=server_side_encryption,
-            tagging=tagging,
-            forbid_overwrite=forbid_overwrite,
-            headers=headers,
-        ).upload_id
+    def initiate_multipart_upload(self, bucket: str, key: str, **options: Any) -> str:
+        """Start an upload and return its upload id; ``options`` are those of
+        :meth:`start_multipart_upload` (content type, metadata, storage class, ...)."""
+        return self.start_multipart_upload(bucket, key, **options).upload_id
 
     def start_multipart_upload(
         self,

@@ -132,13 +132,3 @@ class OSSObjectOperator(OSSBaseOperator):
                 events[outlet].extra = extra
             elif type(outlet).__name__ == "AssetAlias":
                 events[outlet].add(oss_asset(result["bucket"], result["key"]), extra=extra)
-
-
-def _completed_dict(done: CompletedObject) -> dict[str, Any]:
-    return {
-        "bucket": done.bucket,
-        "key": done.key,
-        "etag": done.etag,
-        "size": done.size,
-        "crc64": done.crc64,
-    }

@@ -11,7 +11,6 @@ without retries (``AirflowFailException``).
 from __future__ import annotations
 
 import ast
-import json
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
@@ -26,7 +25,7 @@ from oss_provider.client.cleanup import (
     CleanupOptions,
     CleanupReport,
 )
-from oss_provider.operators._args import as_bool
+from oss_provider.operators._args import as_bool, as_json
 from oss_provider.operators.base import OSSBaseOperator
 
 if TYPE_CHECKING:
@@ -38,6 +37,8 @@ if TYPE_CHECKING:
         from airflow.utils.context import Context
 
 _NAMED_IN_FAILURE = 20
+
+
 def _as_optional_int(name: str, value: Any) -> int | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
         return None
@@ -60,15 +61,12 @@ def _rendered(name: str, value: Any) -> Any:
     text = value.strip()
     if text.startswith("[") and text.endswith("]"):
         try:
-            return json.loads(text)
+            return as_json(name, text)
         except ValueError:
-            try:
-                return ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                raise ValueError(
-                    f"{name} looks like a list but does not parse: {text!r}; give a list of "
-                    "strings such as ['logs/', 'tmp/']"
-                ) from None
+            raise ValueError(
+                f"{name} looks like a list but does not parse: {text!r}; give a list of "
+                "strings such as ['logs/', 'tmp/']"
+            ) from None
     if text.startswith("{") and text.endswith("}"):
         try:
             parsed = ast.literal_eval(text)
