@@ -79,9 +79,9 @@ def list_existing_parts(
     first: int = 1,
     last: int = MAX_DATA_PARTS,
 ) -> dict[int, PartInfo]:
-    """Data parts ``first..last`` already stored in an upload (one ListParts page per 1,000);
-    the upload's records (parts 9,999 and 10,000 of a whole upload) are never among them."""
-    last = min(last, min(RECORD_PART_NUMBERS) - 1)
+    """Parts ``first..last`` already stored in an upload (one ListParts page per 1,000). The
+    default ``last`` leaves out a whole upload's records (parts 9,999 and 10,000); a mapped
+    upload, which has none, may ask for them."""
     found: dict[int, PartInfo] = {}
     for part in client.iter_parts(bucket, key, upload_id, part_number_marker=first - 1):
         if part.part_number > last:
