@@ -33,6 +33,26 @@ PROVIDER_INFO: dict = {
             ],
         }
     ],
+    "sensors": [
+        {
+            "integration-name": "Alibaba Cloud OSS Multipart",
+            "python-modules": ["oss_provider.sensors.oss_object"],
+        }
+    ],
+    "triggers": [
+        {
+            "integration-name": "Alibaba Cloud OSS Multipart",
+            "python-modules": ["oss_provider.triggers.oss_object"],
+        }
+    ],
+    "asset-uris": [
+        {
+            "schemes": ["oss"],
+            "handler": "oss_provider.lineage.sanitize_uri",
+            "factory": "oss_provider.lineage.create_asset",
+            "to_openlineage_converter": "oss_provider.lineage.convert_asset_to_openlineage",
+        }
+    ],
     "connection-types": [
         {
             "connection-type": "oss_multipart",

@@ -442,6 +442,26 @@ class OSSMultipartHook(BaseHook):
         bucket, key = self._target(key, bucket_name)
         return self.get_client().head_object(bucket, key)
 
+    # -- waiting for objects (OSSObjectSensor, OSSObjectTrigger) ------------------------------
+    @_translating
+    def get_object_info(self, key: str, bucket_name: str | None = None):
+        """HeadObject as ``ObjectInfo``, or None when there is no such object (yet)."""
+        from oss_provider.client.errors import NoSuchKey
+
+        bucket, key = self._target(key, bucket_name)
+        try:
+            return self.get_client().head_object(bucket, key)
+        except NoSuchKey:
+            return None
+
+    @_translating
+    def list_object_entries(
+        self, prefix: str | None = None, bucket_name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every object under ``prefix`` (all ListObjectsV2 pages): ``{"key", "size", "etag",
+        "last_modified"}`` dicts."""
+        return self.get_client().list_objects(self.get_bucket_name(bucket_name), prefix=prefix)
+
     # -- lifecycle ---------------------------------------------------------------------------
     @_translating
     def ensure_abort_multipart_lifecycle(
