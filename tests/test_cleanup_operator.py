@@ -28,12 +28,16 @@ def listed(client, bucket):
     return {(u.key, u.upload_id) for u in client.iter_multipart_uploads(bucket)}
 
 
-def load_example_dag():
+def load_example_module():
     spec = importlib.util.spec_from_file_location("example_oss_abort_stale_uploads", DAG_FILE)
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(spec.name, module)
     spec.loader.exec_module(module)
-    return module.dag
+    return module
+
+
+def load_example_dag():
+    return load_example_module().dag
 
 
 # ------------------------------------------------------------------ arguments
@@ -115,7 +119,7 @@ def test_example_dag_fails_naming_the_failed_aborts(
     oss_emulator.set_clock_offset(LATER)
     oss_emulator.fail_next(2, "AccessDenied", "AbortMultipartUpload")
     dag = load_example_dag()
-    dr = dag.test(run_conf={"bucket": oss_bucket, "older_than": "10m"})
+    dr = dag.test(run_conf={"bucket": oss_bucket, "older_than": "10m", "dry_run": False})
     (ti,) = dr.get_task_instances()
     assert ti.state == "failed" and dr.state == "failed"
     assert ti.xcom_pull(task_ids=TASK_ID) is None  # never reported as a success
@@ -131,6 +135,47 @@ def test_example_dag_fails_naming_the_failed_aborts(
     for key, upload_id in still_there:
         assert upload_id in logged and key in logged
     assert "2 of 8 stale uploads" in logged and "NOT aborted" in logged
+
+
+def test_unpaused_example_dag_aborts_nothing_until_the_user_opts_in(
+    airflow_db, oss_emulator, oss_conn_env, oss_client, oss_bucket
+):
+    """A run with the DAG's own params (what a scheduled run after unpausing gets; only
+    ``older_than`` is shortened, as the emulator's clock can move only 15 minutes) is a dry run,
+    even over the whole bucket; the Variable opts the scheduled runs in; a run's explicit
+    ``dry_run`` param wins over the Variable."""
+    from airflow.models.variable import Variable
+
+    ups = initiate_many(oss_client, oss_bucket, ["exports/a", "tmp/b", "c"])
+    oss_emulator.set_clock_offset(LATER)
+    variable = load_example_module().DRY_RUN_VARIABLE
+
+    def run(conf=None):
+        dag = load_example_dag()  # fresh params each run (dag.test keeps a run's conf in them)
+        assert dag.params["prefixes"] == [""] and dag.params["dry_run"] is None
+        dr = dag.test(run_conf={"bucket": oss_bucket, "older_than": "10m", **(conf or {})})
+        assert dr.state == "success"
+        (ti,) = dr.get_task_instances()
+        return ti.xcom_pull(task_ids=TASK_ID)
+
+    report = run()  # default prefixes (the whole bucket), no Variable, no dry_run param
+    assert report["dry_run"] is True
+    assert report["counts"]["would_abort"] == 3 and report["counts"]["aborted"] == 0
+    assert listed(oss_client, oss_bucket) == set(ups)
+
+    Variable.set(variable, "true")
+    try:
+        assert run()["counts"]["aborted"] == 0
+        report = run({"dry_run": False, "prefixes": ["exports/"]})  # one run, explicitly
+        assert report["dry_run"] is False and report["counts"]["aborted"] == 1
+        assert listed(oss_client, oss_bucket) == set(ups[1:])
+
+        Variable.set(variable, "false")  # opt in: scheduled runs now act
+        report = run()
+        assert report["dry_run"] is False and report["counts"]["aborted"] == 2, report
+        assert listed(oss_client, oss_bucket) == set()
+    finally:
+        Variable.delete(variable)
 
 
 # ------------------------------------------------------------------ safe defaults, through the hook
