@@ -224,7 +224,7 @@ def test_hardening(oss_emulator, s, oss_bucket):
             and b"<Code>MethodNotAllowed</Code>" in body
             and headers["x-oss-request-id"]
         )
-    status, _, body = _raw(srv, "GET", f"/{oss_bucket}/obj?acl")
+    status, _, body = _raw(srv, "GET", f"/{oss_bucket}/obj?cors")
     assert status == 501
     status, _, _ = _raw(srv, "PUT", f"/{oss_bucket}/x", b"", {"Content-Length": "abc"})
     assert status == 400

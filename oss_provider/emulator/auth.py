@@ -170,8 +170,14 @@ class SignedRequest:
         return next((v for k, v in self.query if k == name), None)
 
 
+def _bytes(text: str) -> bytes:
+    """Text -> the bytes that were on the wire (header values keep undecodable bytes as
+    surrogate escapes, see server.wire_text)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _hexbytes(text: str) -> str:
-    return " ".join(f"{b:02x}" for b in text.encode("utf-8"))
+    return " ".join(f"{b:02x}" for b in _bytes(text))
 
 
 def _redact(text: str, token: str | None) -> str:
@@ -203,9 +209,15 @@ def _mismatch(
 class Verifier:
     """Checks one request's signature against the credential table at the server's time."""
 
-    def __init__(self, credentials: CredentialTable, now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        credentials: CredentialTable,
+        now: Callable[[], float],
+        region: str | None = None,
+    ) -> None:
         self.credentials = credentials
         self._now = now
+        self.region = region  # V4 scopes must name it (None: any region)
 
     def verify(self, req: SignedRequest) -> Credential:
         auth = req.header("authorization")
@@ -299,7 +311,7 @@ class Verifier:
 
     @staticmethod
     def _v1_sign(secret: str, sts: str) -> str:
-        mac = hmac.new(secret.encode("utf-8"), sts.encode("utf-8"), hashlib.sha1)
+        mac = hmac.new(secret.encode("utf-8"), _bytes(sts), hashlib.sha1)
         return base64.b64encode(mac.digest()).decode("ascii")
 
     def _v1_header(self, req: SignedRequest, auth: str) -> Credential:
@@ -417,6 +429,15 @@ class Verifier:
                 "date of x-oss-date.",
                 ec="0002-00000208",
             )
+        if self.region is not None and region != self.region:
+            where = "x-oss-credential" if query_skip else "Authorization header"
+            raise ServiceError(
+                "InvalidArgument",
+                f"Invalid signing region in {where}: the credential scope names {region!r}, "
+                f"the bucket is in {self.region!r}.",
+                ec="0002-00000226" if query_skip else "0002-00000228",
+                extras={"SigningRegion": region, "BucketRegion": self.region},
+            )
         cred = self._credential(ak, token)
         add_list = [h.strip().lower() for h in additional.split(";") if h.strip()]
         canonical = "\n".join(
@@ -430,9 +451,7 @@ class Verifier:
             ]
         )
         scope = f"{day}/{region}/oss/aliyun_v4_request"
-        sts = "\n".join(
-            [V4_ALGORITHM, date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
-        )
+        sts = "\n".join([V4_ALGORITHM, date, scope, hashlib.sha256(_bytes(canonical)).hexdigest()])
         key = ("aliyun_v4" + cred.secret).encode("utf-8")
         for part in (day, region, "oss", "aliyun_v4_request"):
             key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()

@@ -13,12 +13,20 @@ from defusedxml import DefusedXmlException
 
 from .clock import iso_date
 from .errors import ServiceError, invalid_argument
-from .objects import _encoding, _int_param, too_large
+from .objects import (
+    _encoding,
+    _int_param,
+    acl_document,
+    owner_element,
+    too_large,
+)
 from .responses import XML_DECLARATION, E, Raw, document, quoted_etag, url_encode
 from .store import Store
 from .wire import Request, Response, parse_content_md5
 
 MAX_LIFECYCLE_XML = 1024 * 1024
+MAX_DELETE_XML = 2 * 1024 * 1024
+MAX_DELETE_KEYS = 1000
 T = TypeVar("T")
 XML = {"Content-Type": "application/xml"}
 
@@ -106,6 +114,12 @@ def bucket_location(store: Store, req: Request, region: str) -> Response:
 
 
 def list_buckets(store: Store, req: Request, region: str) -> Response:
+    """ListBuckets (GetService) with ``prefix``, ``marker`` and ``max-keys`` (default 100)."""
+    prefix = req.param("prefix") or ""
+    marker = req.param("marker") or ""
+    limit = _int_param(req, "max-keys", 100, 1, 1000)
+    names = [b for b in store.list_buckets() if b.name.startswith(prefix) and b.name > marker]
+    page, truncated = names[:limit], len(names) > limit
     buckets = [
         E(
             "Bucket",
@@ -117,13 +131,15 @@ def list_buckets(store: Store, req: Request, region: str) -> Response:
             E("Region", region),
             E("StorageClass", "Standard"),
         )
-        for b in store.list_buckets()
+        for b in page
     ]
-    body = E(
-        "ListAllMyBucketsResult",
-        E("Owner", E("ID", "emulator"), E("DisplayName", "emulator")),
-        E("Buckets", *buckets),
-    )
+    head = []
+    if any(req.has(p) for p in ("prefix", "marker", "max-keys")) or truncated:
+        head = [E("Prefix", prefix), E("Marker", marker), E("MaxKeys", limit)]
+        head.append(E("IsTruncated", "true" if truncated else "false"))
+        if truncated:
+            head.append(E("NextMarker", page[-1].name))
+    body = E("ListAllMyBucketsResult", *head, Raw(owner_element()), E("Buckets", *buckets))
     return Response(200, XML, document(body))
 
 
@@ -183,16 +199,18 @@ def list_uploads(store: Store, req: Request) -> Response:
     return Response(200, XML, document(body))
 
 
-def _contents(obj, enc) -> Raw:
-    return E(
-        "Contents",
+def _contents(obj, enc, owner: bool) -> Raw:
+    fields = [
         E("Key", enc(obj.key)),
         E("LastModified", iso_date(obj.last_modified)),
         E("ETag", quoted_etag(obj.etag)),
         E("Type", obj.object_type),
         E("Size", obj.size),
         E("StorageClass", obj.storage_class),
-    )
+    ]
+    if owner:  # ListObjects (v1) always; ListObjectsV2 only with fetch-owner=true
+        fields.append(Raw(owner_element()))
+    return E("Contents", *fields)
 
 
 def list_objects(store: Store, req: Request, *, v2: bool) -> Response:
@@ -217,7 +235,8 @@ def list_objects(store: Store, req: Request, *, v2: bool) -> Response:
         raw_after = after.encode("utf-8", "surrogatepass")
         objects = [o for o in objects if o.key.encode("utf-8", "surrogatepass") > raw_after]
     page, truncated = roll_up(objects, lambda o: o.key, prefix, delimiter, limit, after or None)
-    contents = [_contents(o, enc) for _, o in page if o is not None]
+    owner = not v2 or (req.param("fetch-owner") or "").lower() == "true"
+    contents = [_contents(o, enc, owner) for _, o in page if o is not None]
     prefixes = [E("CommonPrefixes", E("Prefix", enc(k))) for k, o in page if o is None]
     last = page[-1][0] if page else ""
     if v2:
@@ -249,6 +268,73 @@ def list_objects(store: Store, req: Request, *, v2: bool) -> Response:
             items.append(E("NextMarker", enc(last)))
         body = E("ListBucketResult", *items, *contents, *prefixes)
     return Response(200, XML, document(body))
+
+
+# --------------------------------------------------------------------- delete, live, acl
+
+
+def delete_multiple(store: Store, req: Request) -> Response:
+    """DeleteMultipleObjects (``POST /?delete``): quiet or verbose, Content-MD5 required."""
+    encode = _encoding(req)
+    store.get_bucket(req.bucket)
+    if req.body.length is not None and req.body.length > MAX_DELETE_XML:
+        raise too_large()
+    raw_md5 = req.header("content-md5")
+    body = req.body.read_all(MAX_DELETE_XML, too_large)
+    if raw_md5 is None:
+        raise ServiceError(
+            "InvalidRequest",
+            "Missing required header for this request: Content-MD5.",
+            status=400,
+            ec="0016-00000606",
+        )
+    expected = parse_content_md5(raw_md5)
+    if expected is not None and hashlib.md5(body).digest() != expected:
+        raise ServiceError("InvalidDigest", ec="0016-00000607")
+    malformed = ServiceError("MalformedXML", ec="0016-00000608")
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (SafeET.ParseError, DefusedXmlException, ValueError):
+        raise malformed from None
+    if root.tag != "Delete":
+        raise malformed
+    quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
+    keys = []
+    for node in root.findall("Object"):
+        key = node.findtext("Key")
+        if key is None or key == "":
+            raise ServiceError("MalformedXML", ec="0016-00000613")
+        keys.append(key)
+    if not keys or len(keys) > MAX_DELETE_KEYS:
+        raise malformed
+    enc = _enc(encode)
+    deleted = []
+    for key in keys:
+        store.delete_object(req.bucket, key)
+        if not quiet:
+            deleted.append(E("Deleted", E("Key", enc(key))))
+    items = [E("EncodingType", "url")] if encode else []
+    return Response(200, XML, document(E("DeleteResult", *items, *deleted)))
+
+
+def list_live_channels(store: Store, req: Request) -> Response:
+    """ListLiveChannel: the emulator has no RTMP ingest, so every bucket has no channels."""
+    store.get_bucket(req.bucket)
+    limit = _int_param(req, "max-keys", 100, 1, 1000)
+    body = E(
+        "ListLiveChannelResult",
+        E("Prefix", req.param("prefix") or ""),
+        E("Marker", req.param("marker") or ""),
+        E("MaxKeys", limit),
+        E("IsTruncated", "false"),
+        E("NextMarker", ""),
+    )
+    return Response(200, XML, document(body))
+
+
+def get_bucket_acl(store: Store, req: Request) -> Response:
+    store.get_bucket(req.bucket)
+    return Response(200, XML, acl_document("private"))
 
 
 # --------------------------------------------------------------------- lifecycle

@@ -11,7 +11,7 @@ from defusedxml import DefusedXmlException
 
 from .clock import http_date, iso_date
 from .errors import ServiceError, invalid_argument
-from .responses import E, document, quoted_etag, url_encode
+from .responses import E, Raw, document, quoted_etag, url_encode
 from .store import BlobInfo, ObjectRecord, Store
 from .wire import CHUNK, Request, Response, parse_content_md5
 
@@ -30,6 +30,20 @@ KEPT_HEADERS = (
     "x-oss-server-side-data-encryption",
     "x-oss-server-side-encryption-key-id",
 )
+
+
+# The account the emulator answers as (ListBuckets, ACLs, ListObjects ``<Owner>``).
+OWNER_ID = "1000000000000000"
+OWNER_NAME = "1000000000000000"
+OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
+MAX_TAGS = 10
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_TAGGING_XML = 64 * 1024
+
+
+def owner_element() -> str:
+    return E("Owner", E("ID", OWNER_ID), E("DisplayName", OWNER_NAME))
 
 
 def too_large() -> ServiceError:
@@ -52,6 +66,51 @@ def _object_headers(req: Request) -> tuple[str | None, dict[str, str], dict[str,
     metadata = {n: req.header(n) or "" for n in sorted(names) if n.startswith("x-oss-meta-")}
     kept = {n: req.header(n) or "" for n in KEPT_HEADERS if n in names}
     return req.header("content-type"), metadata, kept
+
+
+def _invalid_tag(message: str, ec: str = "0010-00000219") -> ServiceError:
+    return ServiceError("InvalidTag", message, status=400, ec=ec)
+
+
+def check_tags(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """OSS object-tag rules: at most 10 tags, unique non-empty keys <= 128 characters, values
+    <= 256 characters."""
+    tags: dict[str, str] = {}
+    for key, value in pairs:
+        if not key or len(key) > MAX_TAG_KEY:
+            raise _invalid_tag("The TagKey you have provided is invalid.")
+        if len(value) > MAX_TAG_VALUE:
+            raise _invalid_tag("The TagValue you have provided is invalid.")
+        if key in tags:
+            raise _invalid_tag("Cannot provide multiple Tags with the same key.")
+        tags[key] = value
+    if len(tags) > MAX_TAGS:
+        raise _invalid_tag("Object tags cannot be greater than 10.")
+    return tags
+
+
+def parse_tagging_header(value: str | None) -> dict[str, str]:
+    """``x-oss-tagging: k1=v1&k2=v2`` (URL-encoded keys and values) -> tags, validated."""
+    if value is None or value == "":
+        return {}
+    pairs = []
+    for item in value.split("&"):
+        key, _, val = item.partition("=")
+        if "=" in val:
+            raise _invalid_tag("The tag provided was not a valid tag: use key1=value1&key2=value2.")
+        try:
+            pairs.append((unquote(key, errors="strict"), unquote(val, errors="strict")))
+        except UnicodeDecodeError:
+            raise _invalid_tag("Tag keys and values must be UTF-8.", ec="0010-00000216") from None
+    return check_tags(pairs)
+
+
+def check_object_acl(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value not in OBJECT_ACLS:
+        raise invalid_argument("no such object access control exists", "x-oss-object-acl", value)
+    return value
 
 
 def _forbid_overwrite(req: Request) -> bool:
@@ -91,6 +150,8 @@ def object_headers(obj: ObjectRecord) -> dict[str, str]:
         headers["x-oss-hash-crc64ecma"] = str(obj.crc)
     if obj.object_type == "Normal" and obj.content_md5:
         headers["Content-MD5"] = obj.content_md5
+    if obj.tags:
+        headers["x-oss-tagging-count"] = str(len(obj.tags))
     for name, value in obj.headers.items():
         headers[name] = value
     headers.update(obj.metadata)
@@ -104,6 +165,8 @@ def put_object(store: Store, req: Request) -> Response:
     _check_length(req)
     expected = parse_content_md5(req.header("content-md5"))
     content_type, metadata, kept = _object_headers(req)
+    tags = parse_tagging_header(req.header("x-oss-tagging"))
+    acl = check_object_acl(req.header("x-oss-object-acl")) or "default"
     forbid = _forbid_overwrite(req)
     if forbid and store.exists(req.bucket, req.key):
         raise ServiceError("FileAlreadyExists", ec="0026-00000009")
@@ -118,6 +181,8 @@ def put_object(store: Store, req: Request) -> Response:
         metadata=metadata,
         headers=kept,
         forbid_overwrite=forbid,
+        tags=tags,
+        acl=acl,
     )
     headers = {"ETag": quoted_etag(obj.etag), "Content-MD5": info.md5_base64}
     headers["x-oss-hash-crc64ecma"] = str(obj.crc)
@@ -273,11 +338,18 @@ def copy_object(store: Store, req: Request) -> Response:
     req.body.drain()
     src_bucket, src_key = _copy_source(store, req)
     store.get_bucket(req.bucket)
+    directive = _directive(req, "x-oss-metadata-directive")
+    tag_directive = _directive(req, "x-oss-tagging-directive")
+    tags_given = parse_tagging_header(req.header("x-oss-tagging"))
+    acl = check_object_acl(req.header("x-oss-object-acl")) or "default"
+    if directive == "REPLACE":
+        _object_headers(req)  # validated before any data moves
     info, src, _ = _copy_into_blob(store, src_bucket, src_key, req, use_range=False)
-    if (req.header("x-oss-metadata-directive") or "COPY").upper() == "REPLACE":
+    if directive == "REPLACE":
         content_type, metadata, kept = _object_headers(req)
     else:
         content_type, metadata, kept = src.content_type, src.metadata, src.headers
+    tags = tags_given if tag_directive == "REPLACE" else dict(src.tags)
     obj = store.put_object(
         req.bucket,
         req.key,
@@ -287,6 +359,8 @@ def copy_object(store: Store, req: Request) -> Response:
         metadata=metadata,
         headers=kept,
         forbid_overwrite=_forbid_overwrite(req),
+        tags=tags,
+        acl=acl,
     )
     body = document(
         E(
@@ -296,6 +370,97 @@ def copy_object(store: Store, req: Request) -> Response:
         )
     )
     return Response(200, {"Content-Type": "application/xml", "ETag": quoted_etag(obj.etag)}, body)
+
+
+def _directive(req: Request, header: str) -> str:
+    """``COPY`` (default) or ``REPLACE``; anything else is refused like OSS does."""
+    value = req.header(header)
+    if value is None or value == "":
+        return "COPY"
+    if value.upper() not in ("COPY", "REPLACE"):
+        raise invalid_argument(f"Invalid {header}: use COPY or REPLACE.", header, value)
+    return value.upper()
+
+
+# --------------------------------------------------------------------- tags, ACL, meta
+
+
+def get_tagging(store: Store, req: Request) -> Response:
+    obj = store.head(req.bucket, req.key)
+    tags = "".join(E("Tag", E("Key", k), E("Value", v)) for k, v in obj.tags.items())
+    body = document(E("Tagging", E("TagSet", Raw(tags))))
+    return Response(200, {"Content-Type": "application/xml"}, body)
+
+
+def put_tagging(store: Store, req: Request) -> Response:
+    store.head(req.bucket, req.key)
+    if req.body.length is not None and req.body.length > MAX_TAGGING_XML:
+        raise too_large()
+    expected = parse_content_md5(req.header("content-md5"))
+    body = req.body.read_all(MAX_TAGGING_XML, too_large)
+    if expected is not None and hashlib.md5(body).digest() != expected:
+        raise ServiceError("InvalidDigest", ec="0010-00000002")
+    malformed = ServiceError("MalformedXML")
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (SafeET.ParseError, DefusedXmlException, ValueError):
+        raise malformed from None
+    tag_set = root.find("TagSet")
+    if root.tag != "Tagging" or tag_set is None:
+        raise malformed
+    pairs = []
+    for tag in tag_set.findall("Tag"):
+        key = tag.findtext("Key")
+        if key is None:
+            raise malformed
+        pairs.append((key, tag.findtext("Value") or ""))
+    store.update_object(req.bucket, req.key, tags=check_tags(pairs))
+    return Response(200)
+
+
+def delete_tagging(store: Store, req: Request) -> Response:
+    store.head(req.bucket, req.key)
+    store.update_object(req.bucket, req.key, tags={})
+    return Response(204)
+
+
+def acl_document(grant: str) -> bytes:
+    return document(
+        E(
+            "AccessControlPolicy",
+            Raw(owner_element()),
+            E("AccessControlList", E("Grant", grant)),
+        )
+    )
+
+
+def get_object_acl(store: Store, req: Request) -> Response:
+    obj = store.head(req.bucket, req.key)
+    return Response(200, {"Content-Type": "application/xml"}, acl_document(obj.acl))
+
+
+def put_object_acl(store: Store, req: Request) -> Response:
+    req.body.drain()
+    value = req.header("x-oss-object-acl")
+    if value is None:
+        raise invalid_argument("no such object access control exists", "x-oss-object-acl", "")
+    store.head(req.bucket, req.key)
+    store.update_object(req.bucket, req.key, acl=check_object_acl(value))
+    return Response(200)
+
+
+def get_object_meta(store: Store, req: Request) -> Response:
+    """GetObjectMeta (``HEAD /key?objectMeta``): size, ETag and times, no body."""
+    obj = store.head(req.bucket, req.key)
+    headers = {
+        "ETag": quoted_etag(obj.etag),
+        "Last-Modified": http_date(obj.last_modified),
+        "x-oss-last-access-time": http_date(obj.last_modified),
+        "Content-Length": str(obj.size) if req.method == "HEAD" else "0",
+    }
+    if obj.crc is not None:
+        headers["x-oss-hash-crc64ecma"] = str(obj.crc)
+    return Response(200, headers)
 
 
 # --------------------------------------------------------------------- multipart
@@ -311,6 +476,8 @@ def _encoding(req: Request) -> bool:
 def initiate(store: Store, req: Request) -> Response:
     encode = _encoding(req)
     content_type, metadata, kept = _object_headers(req)
+    tags = parse_tagging_header(req.header("x-oss-tagging"))
+    acl = check_object_acl(req.header("x-oss-object-acl")) or "default"
     req.body.drain()
     up = store.initiate(
         req.bucket,
@@ -320,6 +487,8 @@ def initiate(store: Store, req: Request) -> Response:
         metadata=metadata,
         headers=kept,
         forbid_overwrite=_forbid_overwrite(req),
+        tags=tags,
+        acl=acl,
     )
     parts = [E("EncodingType", "url")] if encode else []
     parts += [
@@ -427,6 +596,7 @@ def complete(store: Store, req: Request) -> Response:
     body = req.body.read_all(MAX_COMPLETE_XML, too_large)
     if expected is not None and hashlib.md5(body).digest() != expected:
         raise ServiceError("InvalidDigest", ec="0042-00000203")
+    acl = check_object_acl(req.header("x-oss-object-acl"))
     complete_all = (req.header("x-oss-complete-all") or "").lower() == "yes"
     if complete_all:
         if body.strip():
@@ -440,7 +610,13 @@ def complete(store: Store, req: Request) -> Response:
     else:
         listed = _parse_complete(body)
     obj = store.complete(
-        req.bucket, req.key, upload_id, listed, req.now, forbid_overwrite=_forbid_overwrite(req)
+        req.bucket,
+        req.key,
+        upload_id,
+        listed,
+        req.now,
+        forbid_overwrite=_forbid_overwrite(req),
+        acl=acl,
     )
     if req.virtual_host:
         location = f"http://{req.host}/{quote(req.key)}"

@@ -50,7 +50,8 @@ def error_document(err: ServiceError, request_id: str, host_id: str) -> bytes:
         E("RecommendDoc", f"https://api.aliyun.com/troubleshoot?q={err.ec}"),
     ]
     body = "<Error>\n" + "".join(f"  {line}\n" for line in lines) + "</Error>\n"
-    return (XML_DECLARATION + body).encode("utf-8")
+    # "replace": a StringToSign may hold header bytes that are not UTF-8 (surrogate escapes)
+    return (XML_DECLARATION + body).encode("utf-8", "replace")
 
 
 def error_headers(err: ServiceError, body: bytes, *, head: bool) -> dict[str, str]:

@@ -49,6 +49,11 @@ HANDLED_SUBRESOURCES = {
     "response-cache-control",
     "response-content-disposition",
     "response-content-encoding",
+    "tagging",
+    "acl",
+    "delete",
+    "objectMeta",
+    "live",
 }
 UNSUPPORTED_SUBRESOURCES = V1_SUBRESOURCES - HANDLED_SUBRESOURCES
 MAX_DRAIN = objects.MAX_OBJECT_SIZE
@@ -112,7 +117,7 @@ class Emulator:
         self.clock = Clock()
         self.store = Store(data_dir)
         self.credentials = CredentialTable(credentials)
-        self.verifier = Verifier(self.credentials, self.clock.now)
+        self.verifier = Verifier(self.credentials, self.clock.now, region)
         self.faults = FaultInjector(fault_rate, seed, latency_ms)
         self.stats = Stats()
         self.region = region
@@ -131,7 +136,10 @@ class Emulator:
         hostname = hostname.strip("[]").lower()
         bucket_raw = None
         virtual = False
-        for suffix in self.suffixes:
+        real = REAL_DOMAIN.match(hostname)
+        if real is not None:
+            bucket_raw, virtual = real.group("bucket"), True
+        for suffix in self.suffixes if not virtual else ():
             if hostname.endswith("." + suffix):
                 label = hostname[: -len(suffix) - 1]
                 if label and "." not in label and not _is_ip(hostname):
@@ -153,6 +161,34 @@ class Emulator:
             raise ServiceError(
                 "InvalidObjectName", "Object name is not valid UTF-8 after percent-decoding."
             ) from None
+
+
+def wire_text(value: str) -> str:
+    """A received header value as text. http.server decodes header bytes as latin-1; OSS
+    clients send UTF-8 (``x-oss-meta-*: 测试``), so undo that. Bytes that are not UTF-8 are
+    kept as surrogate escapes and signed/stored/returned byte for byte."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def wire_value(value: object) -> str:
+    """A response header value as http.server will write it (latin-1): UTF-8 bytes, as OSS
+    sends non-ASCII metadata."""
+    text = str(value)
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+# Virtual-hosted real OSS domains: <bucket>.oss-<region>[-internal].aliyuncs.com,
+# <bucket>.oss-accelerate[-overseas].aliyuncs.com, <bucket>.<region>.oss.aliyuncs.com (dual stack).
+REAL_DOMAIN = re.compile(
+    r"^(?P<bucket>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])\."
+    r"(?:oss-[a-z0-9-]+|[a-z0-9-]+\.oss)\.aliyuncs\.com$"
+)
 
 
 def _is_ip(name: str) -> bool:
@@ -191,6 +227,15 @@ OPERATIONS: dict[str, Operation] = {
     "PutBucketLifecycle": lambda app, r: buckets.put_lifecycle(app.store, r),
     "GetBucketLifecycle": lambda app, r: buckets.get_lifecycle(app.store, r),
     "DeleteBucketLifecycle": lambda app, r: buckets.delete_lifecycle(app.store, r),
+    "GetBucketAcl": lambda app, r: buckets.get_bucket_acl(app.store, r),
+    "DeleteMultipleObjects": lambda app, r: buckets.delete_multiple(app.store, r),
+    "ListLiveChannel": lambda app, r: buckets.list_live_channels(app.store, r),
+    "GetObjectTagging": lambda app, r: objects.get_tagging(app.store, r),
+    "PutObjectTagging": lambda app, r: objects.put_tagging(app.store, r),
+    "DeleteObjectTagging": lambda app, r: objects.delete_tagging(app.store, r),
+    "GetObjectAcl": lambda app, r: objects.get_object_acl(app.store, r),
+    "PutObjectAcl": lambda app, r: objects.put_object_acl(app.store, r),
+    "GetObjectMeta": lambda app, r: objects.get_object_meta(app.store, r),
     "PutObject": lambda app, r: objects.put_object(app.store, r),
     "CopyObject": lambda app, r: objects.copy_object(app.store, r),
     "GetObject": lambda app, r: objects.get_object(app.store, r),
@@ -216,7 +261,9 @@ def route(
             f"The sub-resource {unsupported[0]!r} is not implemented by this emulator.",
         )
     has = query.__contains__
-    op = None
+    op = _special_route(method, bucket, key, query)
+    if op is not None:
+        return op
     if bucket is None:
         op = {"GET": "ListBuckets"}.get(method)
     elif key is None:
@@ -262,6 +309,38 @@ def route(
             extras={"Method": method, "ResourceType": "Object" if key else "Bucket"},
         )
     return op
+
+
+# (method, bucket-level?, sub-resource) -> operation, for the sub-resources that select one.
+SPECIAL_ROUTES = {
+    ("GET", True, "acl"): "GetBucketAcl",
+    ("POST", True, "delete"): "DeleteMultipleObjects",
+    ("GET", True, "live"): "ListLiveChannel",
+    ("GET", False, "tagging"): "GetObjectTagging",
+    ("PUT", False, "tagging"): "PutObjectTagging",
+    ("DELETE", False, "tagging"): "DeleteObjectTagging",
+    ("GET", False, "acl"): "GetObjectAcl",
+    ("PUT", False, "acl"): "PutObjectAcl",
+    ("HEAD", False, "objectMeta"): "GetObjectMeta",
+    ("GET", False, "objectMeta"): "GetObjectMeta",
+}
+SPECIAL_SUBRESOURCES = frozenset(sub for _, _, sub in SPECIAL_ROUTES)
+
+
+def _special_route(
+    method: str, bucket: str | None, key: str | None, query: dict[str, str]
+) -> str | None:
+    subs = SPECIAL_SUBRESOURCES & set(query)
+    if bucket is None or not subs:
+        return None
+    for sub in sorted(subs):
+        op = SPECIAL_ROUTES.get((method, key is None, sub))
+        if op is not None:
+            return op
+    raise ServiceError(
+        "NotImplemented",
+        f"{method} with the sub-resource {min(subs)!r} is not implemented by this emulator.",
+    )
 
 
 # Query parameters whose values are secrets: presigned-URL signatures and STS tokens.
@@ -443,7 +522,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
         self._send(response, request_id, head, reset_half=half)
 
     def _get_all(self, name: str) -> list[str]:
-        return self.headers.get_all(name) or []
+        return [wire_text(v) for v in self.headers.get_all(name) or []]
 
     def _body_reader(self, app: Emulator) -> BodyReader | None:
         te = (self.headers.get("Transfer-Encoding") or "").lower()
@@ -501,7 +580,7 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
             if headers.get("Connection") == "close":
                 self.close_connection = True
             for name, value in headers.items():
-                self.send_header(name, value)
+                self.send_header(name, wire_value(value))
             self.end_headers()
             if head or resp.status in (204, 304):
                 return

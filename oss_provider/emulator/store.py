@@ -60,6 +60,8 @@ class UploadRecord:
     metadata: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # cache-control, sse, storage class...
     parts: dict[int, PartRecord] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # x-oss-tagging at Initiate
+    acl: str = "default"  # x-oss-object-acl at Initiate (Complete may override)
 
     @property
     def storage_class(self) -> str:
@@ -80,6 +82,8 @@ class ObjectRecord:
     metadata: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     content_md5: str | None = None  # base64, Normal objects only
+    tags: dict[str, str] = field(default_factory=dict)
+    acl: str = "default"
 
     @property
     def storage_class(self) -> str:
@@ -366,6 +370,8 @@ class Store:
         metadata: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         forbid_overwrite: bool = False,
+        tags: dict[str, str] | None = None,
+        acl: str = "default",
     ) -> ObjectRecord:
         with self._lock:
             try:
@@ -389,10 +395,23 @@ class Store:
                 metadata=dict(metadata or {}),
                 headers=dict(headers or {}),
                 content_md5=info.md5_base64,
+                tags=dict(tags or {}),
+                acl=acl,
             )
             if not info.size:
                 self.blob_path(blob).unlink(missing_ok=True)
             self._commit_object(obj)
+            return obj
+
+    def update_object(self, bucket: str, key: str, **changes: object) -> ObjectRecord:
+        """Change an object's tags or ACL in place (data, ETag and Last-Modified stay)."""
+        with self._lock:
+            obj = self.head(bucket, key)
+            for name, value in changes.items():
+                if name not in ("tags", "acl"):
+                    raise ValueError(f"cannot change {name!r} in place")
+                setattr(obj, name, value)
+            _write_json(self._object_path(bucket, key), asdict(obj))
             return obj
 
     def delete_object(self, bucket: str, key: str) -> None:
@@ -424,6 +443,8 @@ class Store:
         metadata: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         forbid_overwrite: bool = False,
+        tags: dict[str, str] | None = None,
+        acl: str = "default",
     ) -> UploadRecord:
         with self._lock:
             self._bucket(bucket)
@@ -437,6 +458,8 @@ class Store:
                 content_type=content_type,
                 metadata=dict(metadata or {}),
                 headers=dict(headers or {}),
+                tags=dict(tags or {}),
+                acl=acl,
             )
             udir = self._upload_dir(up.upload_id)
             (udir / "parts").mkdir(parents=True)
@@ -484,6 +507,7 @@ class Store:
         now: float,
         *,
         forbid_overwrite: bool = False,
+        acl: str | None = None,
     ) -> ObjectRecord:
         """Validate in OSS's order (after the XML parsed) and turn the parts into an object.
 
@@ -550,6 +574,8 @@ class Store:
                 content_type=up.content_type,
                 metadata=dict(up.metadata),
                 headers=dict(up.headers),
+                tags=dict(up.tags),
+                acl=acl or up.acl,
             )
             self._commit_object(obj)
             self._drop_upload(up, keep={p.blob for p in chosen if p.size})
