@@ -48,9 +48,17 @@ with DAG(
         "source": Param("", type="string", description="path, fsspec URL or oss://bucket/key"),
         "bucket": Param(None, type=["null", "string"], description="default: connection bucket"),
         "key": Param("uploads/example.bin", type="string", minLength=1),
-        "part_size": Param(None, type=["null", "integer"], minimum=102_400, maximum=5 * 1024**3),
-        "batches": Param(4, type="integer", minimum=1, maximum=1024),
-        "concurrency": Param(4, type="integer", minimum=1, maximum=64),
+        "part_size": Param(
+            None,
+            type=["null", "integer"],
+            minimum=102_400,
+            maximum=5 * 1024**3,
+            description="bytes, e.g. 16777216 = 16 MiB; empty: 8 MiB, grown to fit 10,000 parts",
+        ),
+        "batches": Param(4, type="integer", minimum=1, maximum=1024, description="mapped tasks"),
+        "concurrency": Param(
+            4, type="integer", minimum=1, maximum=64, description="parts in flight per task"
+        ),
     },
 ) as dag:
     initiate = OSSInitiateMultipartUploadOperator(task_id="initiate", **TARGET)

@@ -89,19 +89,31 @@ PROVIDER_INFO: dict = {
                 "signature_version": {
                     "label": "Signature version",
                     "description": "empty: v4 (recommended); v1 only for old deployments",
-                    "schema": {"type": ["string", "null"], "enum": ["v4", "v1", None]},
-                },
-                "addressing": {
-                    "label": "Addressing",
-                    "description": "empty: virtual-hosted, or path-style for IPs/localhost",
                     "schema": {
                         "type": ["string", "null"],
-                        "enum": ["auto", "virtual", "path", None],
+                        "enum": [None, "v4", "v1"],
+                        "values_display": {"null": "default (v4)", "v4": "v4", "v1": "v1"},
+                    },
+                },
+                # The form lists exactly what the README documents; empty (null) is automatic.
+                # values_display names the empty choice (the UI shows a bare null otherwise).
+                "addressing": {
+                    "label": "Addressing",
+                    "description": "empty: virtual-hosted, or path-style for IPs and localhost",
+                    "schema": {
+                        "type": ["string", "null"],
+                        "enum": [None, "virtual", "path"],
+                        "values_display": {
+                            "null": "automatic",
+                            "virtual": "virtual-hosted (bucket.endpoint)",
+                            "path": "path-style (endpoint/bucket)",
+                        },
                     },
                 },
                 "internal": {
                     "label": "Use the -internal endpoint",
-                    "description": "When the endpoint comes from the region: free traffic inside the VPC",
+                    "description": "only when the endpoint is derived from the region: "
+                    "oss-<region>-internal.aliyuncs.com, no traffic charge inside the VPC",
                     "schema": {"type": ["boolean", "null"], "default": False},
                 },
                 "verify": {
@@ -111,11 +123,23 @@ PROVIDER_INFO: dict = {
                 },
                 "connect_timeout": {
                     "label": "Connect timeout (s)",
+                    "description": "empty: 10",
                     "schema": {"type": ["number", "null"]},
                 },
                 "read_timeout": {
                     "label": "Read timeout (s)",
+                    "description": "empty: 120",
                     "schema": {"type": ["number", "null"]},
+                },
+                "max_retries": {
+                    "label": "Max retries per request",
+                    "description": "empty: 3 (4 sends in all), 0 to 20",
+                    "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+                },
+                "retry_budget": {
+                    "label": "Retry budget (s)",
+                    "description": "empty: 300; no request is sent again after this many seconds",
+                    "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                 },
             },
         }
