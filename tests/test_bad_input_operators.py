@@ -104,6 +104,27 @@ CASES = [
         lambda s, f: _whole(source=s, resume="maybe"),
         ["resume must be true or false"],
     ),
+    (
+        "storage-class",
+        lambda s, f: _whole(source=s, storage_class="Cold"),
+        ["storage_class 'Cold'", "Standard, IA, Archive"],
+    ),
+    (
+        "encryption",
+        lambda s, f: _whole(source=s, server_side_encryption="AES"),
+        ["server_side_encryption 'AES'", "AES256, KMS"],
+    ),
+    (
+        "kms-key-without-kms",
+        lambda s, f: _initiate(sse_kms_key_id="k1"),
+        ["sse_kms_key_id needs server_side_encryption='KMS'"],
+    ),
+    ("tagging-list", lambda s, f: _whole(source=s, tagging="[1]"), ["tagging must be a mapping"]),
+    (
+        "forbid-word",
+        lambda s, f: _whole(source=s, forbid_overwrite="perhaps"),
+        ["forbid_overwrite"],
+    ),
     ("missing-source", lambda s, f: _whole(source="/no/such/file"), ["does not exist"]),
     ("source-none", lambda s, f: _whole(source="None"), ["source is required"]),
 ]

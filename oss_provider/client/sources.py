@@ -307,6 +307,8 @@ class OSSObjectSource(Source):
         self.size = int(info.size or 0)
         self.etag = info.etag
         self.crc64 = info.crc64
+        self.content_type = info.content_type  # kept by the copy unless the caller overrides
+        self.metadata = dict(info.metadata or {})
         self._opened_fingerprint = {"size": self.size, "etag": self.etag}
 
     def fingerprint(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from oss_provider.client.checksums import combine_part_crcs
 from oss_provider.client.errors import (
+    FileAlreadyExists,
     IntegrityError,
     NoSuchUpload,
     SourceChangedError,
@@ -63,7 +64,12 @@ from oss_provider.client.plan import (
 from oss_provider.client.progress import ProgressCallback, TransferProgress
 from oss_provider.client.runner import DEFAULT_PART_RETRIES, PartRunner, validate_part_retries
 from oss_provider.client.sources import Source, StreamSource, open_source
-from oss_provider.client.validation import validate_bucket_name, validate_key, validate_part_size
+from oss_provider.client.validation import (
+    validate_bucket_name,
+    validate_key,
+    validate_object_options,
+    validate_part_size,
+)
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -185,11 +191,17 @@ def upload(
     if owner is not None and (not isinstance(owner, str) or not owner.strip()):
         raise ValueError(f"owner must be a non-empty string, got {owner!r}")
     options = {"content_type": content_type, "metadata": metadata, **(initiate_kwargs or {})}
+    validate_object_options(**options)
     if part_size is not None:
         validate_part_size(part_size)
     src = open_source(source, client=client, size=expected_size)
     owned = src is not source
     try:
+        if src.server_side_copy:  # a copy keeps the source's type and metadata unless overridden
+            if options["content_type"] is None:
+                options["content_type"] = getattr(src, "content_type", None)
+            if options["metadata"] is None:
+                options["metadata"] = getattr(src, "metadata", None) or None
         writer = Writer.of(owner or default_owner(src), options)
         if src.is_stream:
             abort_on_failure = True
@@ -332,10 +344,20 @@ class _Upload:
                 parts = runner.run(plan_parts(src.size or 0, chosen, max_parts=MAX_DATA_PARTS))
             src.check_unchanged()
             completed = _complete(
-                self.client, self.bucket, self.key, upload_id, parts, src, initiated
-            )
+                self.client, self.bucket, self.key, upload_id, parts, src, initiated,
+                forbid_overwrite=self.options.get("forbid_overwrite"),
+            )  # fmt: skip
         except (NoSuchUpload, UploadOwnershipError):
             raise
+        except FileAlreadyExists:
+            _abort_quietly(self.client, self.bucket, self.key, upload_id, "the object exists")
+            raise FileAlreadyExists(
+                409,
+                "FileAlreadyExists",
+                f"{self.where} already exists and forbid_overwrite is set; nothing was "
+                "replaced. Upload to another key, delete the object first, or drop "
+                "forbid_overwrite",
+            ) from None
         except SourceChangedError:
             _abort_quietly(self.client, self.bucket, self.key, upload_id, "the source changed")
             raise
@@ -370,8 +392,12 @@ def _complete(
     parts: Sequence[UploadedPart],
     src: Source,
     initiated: datetime | None = None,
+    *,
+    forbid_overwrite: bool | None = None,
 ) -> CompletedObject:
-    completed = client.complete_multipart_upload(bucket, key, upload_id, parts, initiated=initiated)
+    completed = client.complete_multipart_upload(
+        bucket, key, upload_id, parts, initiated=initiated, forbid_overwrite=forbid_overwrite
+    )
     expected = _combined_crc(parts)
     if expected is not None and completed.crc64 is not None and completed.crc64 != expected:
         raise IntegrityError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from oss_provider.client.limits import (
     MAX_KEY_BYTES,
@@ -96,3 +97,65 @@ def validate_bucket_name(bucket: str) -> str:
             "digits and '-', starting and ending with a letter or digit"
         )
     return bucket
+
+
+STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
+ENCRYPTIONS = ("AES256", "KMS", "SM4")
+
+
+def validate_object_options(
+    storage_class: str | None = None,
+    server_side_encryption: str | None = None,
+    sse_kms_key_id: str | None = None,
+    tagging: Any = None,
+    **_others: Any,
+) -> None:
+    """Object options OSS would refuse, refused before any request with the accepted values."""
+    if tagging is not None:
+        validate_tagging(tagging)
+    if storage_class and storage_class not in STORAGE_CLASSES:
+        raise ValueError(
+            f"storage_class {storage_class!r} is not an OSS storage class; use one of "
+            f"{', '.join(STORAGE_CLASSES)}"
+        )
+    if server_side_encryption and server_side_encryption not in ENCRYPTIONS:
+        raise ValueError(
+            f"server_side_encryption {server_side_encryption!r} is not supported; use one of "
+            f"{', '.join(ENCRYPTIONS)} (KMS takes a key id in sse_kms_key_id)"
+        )
+    if sse_kms_key_id and server_side_encryption != "KMS":
+        raise ValueError(
+            "sse_kms_key_id needs server_side_encryption='KMS' (the key id names a KMS key)"
+        )
+
+
+MAX_TAGS = 10
+
+
+def validate_tagging(tagging: Any) -> None:
+    """Tags as OSS takes them: at most 10, keys 1..128 and values 0..256 characters, no key twice;
+    a mapping, or ``"k1=v1&k2=v2"`` (URL-encoded)."""
+    from urllib.parse import parse_qsl
+
+    if isinstance(tagging, str):
+        try:
+            pairs = parse_qsl(tagging, keep_blank_values=True, strict_parsing=True)
+        except ValueError:
+            pairs = None
+        if not pairs:
+            raise ValueError(
+                f"tagging {tagging[:100]!r} is not 'key=value&key2=value2'; pass a mapping such "
+                "as {'team': 'data'} or that form"
+            )
+    elif isinstance(tagging, dict):
+        pairs = [(str(k), str(v)) for k, v in tagging.items()]
+    else:
+        raise TypeError(f"tagging must be a mapping or 'k1=v1&k2=v2', got {type(tagging).__name__}")
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"tagging names a key twice: {keys}; each tag key may appear once")
+    if len(pairs) > MAX_TAGS:
+        raise ValueError(f"tagging has {len(pairs)} tags; OSS allows at most {MAX_TAGS}")
+    for k, v in pairs:
+        if not 1 <= len(k) <= 128 or len(v) > 256:
+            raise ValueError(f"tag {k[:40]!r}: keys need 1..128 characters and values at most 256")

@@ -25,6 +25,7 @@ class ConnectionSettings:
     read_timeout: float = 120.0
     max_retries: int = 3
     retry_budget: float = 300.0
+    transfer_defaults: dict[str, Any] = field(default_factory=dict)  # part_size, concurrency, ...
 
     def client_kwargs(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,40 @@ def _retries(extra: dict[str, Any], conn_id: str) -> int:
             f"(sends after the first for a failed request), got {value!r}"
         )
     return number
+
+
+_MiB = 1024 * 1024
+
+
+def _transfer_defaults(extra: dict[str, Any], conn_id: str) -> dict[str, Any]:
+    """``part_size`` (MiB), ``concurrency`` and ``content_md5`` extras: the transfer defaults of
+    every task using the connection (an operator argument wins)."""
+    out: dict[str, Any] = {}
+    for name, low, high, unit in (("part_size", 0.1, 5120, "MiB"), ("concurrency", 1, 256, "")):
+        value = extra.get(name)
+        if value in (None, ""):
+            continue
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            number = float("nan")
+        if not (math.isfinite(number) and low <= number <= high) or (
+            name == "concurrency" and not number.is_integer()
+        ):
+            raise ValueError(
+                f"connection {conn_id!r}: extra {name!r} must be a number from {low:g} to "
+                f"{high:g}{' ' + unit if unit else ''}, got {value!r}"
+            )
+        out[name] = int(number * _MiB) if name == "part_size" else int(number)
+    md5 = extra.get("content_md5")
+    if md5 not in (None, ""):
+        text = str(md5).strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(
+                f"connection {conn_id!r}: extra 'content_md5' must be true or false, got {md5!r}"
+            )
+        out["content_md5"] = text in ("true", "1", "yes")
+    return out
 
 
 def _extra_of(conn: Any, conn_id: str) -> dict[str, Any]:
@@ -168,4 +203,5 @@ def settings_from_connection(conn: Any, conn_id: str) -> ConnectionSettings:
         read_timeout=_seconds(extra, "read_timeout", 120.0, conn_id),
         max_retries=_retries(extra, conn_id),
         retry_budget=_seconds(extra, "retry_budget", 300.0, conn_id),
+        transfer_defaults=_transfer_defaults(extra, conn_id),
     )

@@ -121,9 +121,19 @@ class OSSMultipartHook(BaseHook):
     conn_type = "oss_multipart"
     hook_name = "Alibaba Cloud OSS (multipart)"
 
-    def __init__(self, oss_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        oss_conn_id: str = default_conn_name,
+        *,
+        source_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """:param source_conn_id: an Airflow connection (``aws``, ``google_cloud_platform``,
+        ``sftp``, ``http`` ...) to read ``s3://``, ``gs://``, ``sftp://``, ``https://`` sources
+        with (through ``ObjectStoragePath``) instead of ambient credentials."""
         super().__init__(**kwargs)
         self.oss_conn_id = oss_conn_id
+        self.source_conn_id = source_conn_id or None
         self._client: OSSClient | None = None
 
     # -- connection --------------------------------------------------------------------------
@@ -365,10 +375,28 @@ class OSSMultipartHook(BaseHook):
         from oss_provider.client.transfer import upload
 
         bucket, key = self._target(key, bucket_name)
-        return upload(
-            self.get_client(), bucket, key, source, part_size=part_size,
-            concurrency=concurrency, **options,
-        )  # fmt: skip
+        settings = self._transfer_settings(part_size=part_size, concurrency=concurrency, **options)
+        return upload(self.get_client(), bucket, key, self._source(source), **settings)
+
+    def _transfer_settings(self, **given: Any) -> dict[str, Any]:
+        """The call's arguments over the connection's transfer defaults (``part_size``,
+        ``concurrency``, ``content_md5`` extras); None means "not given"."""
+        merged = dict(self.settings.transfer_defaults)
+        merged.update({k: v for k, v in given.items() if v is not None})
+        return merged
+
+    def _source(self, source: Any) -> Any:
+        """A source URL read through ``source_conn_id``'s Airflow connection, when one is set."""
+        conn_id = self.source_conn_id
+        if not conn_id or not isinstance(source, str) or "://" not in source:
+            return source
+        if source.startswith(("oss://", "file://")):
+            return source
+        try:
+            from airflow.sdk import ObjectStoragePath
+        except ImportError:  # Airflow 2
+            from airflow.io.path import ObjectStoragePath
+        return ObjectStoragePath(source, conn_id=conn_id)
 
     @_translating
     def plan_upload(
@@ -382,7 +410,8 @@ class OSSMultipartHook(BaseHook):
         """Split an upload of ``source`` into mapped batches (see ``transfer.plan_batches``)."""
         from oss_provider.client import transfer
 
-        src = transfer.open_source(source, client=self._client_for(source))
+        src = transfer.open_source(self._source(source), client=self._client_for(source))
+        part_size = part_size or self.settings.transfer_defaults.get("part_size")
         try:
             if src.size is None:
                 raise ValueError(
@@ -415,9 +444,11 @@ class OSSMultipartHook(BaseHook):
         from oss_provider.client.transfer import upload_part_batch
 
         bucket, key = self._target(key, bucket_name)
+        settings = self._transfer_settings(concurrency=concurrency)
+        settings.pop("part_size", None)  # the plan fixed the ranges
         return upload_part_batch(
-            self.get_client(), bucket, key, upload_id, source, list(parts),
-            concurrency=concurrency, fingerprint=fingerprint,
+            self.get_client(), bucket, key, upload_id, self._source(source), list(parts),
+            fingerprint=fingerprint, **settings,
         )  # fmt: skip
 
     @_translating
@@ -425,7 +456,7 @@ class OSSMultipartHook(BaseHook):
         """The size of a source in bytes (None for a stream)."""
         from oss_provider.client.transfer import open_source
 
-        src = open_source(source, client=self._client_for(source))
+        src = open_source(self._source(source), client=self._client_for(source))
         try:
             return src.size
         finally:

@@ -124,3 +124,39 @@ def source_arg(value: Any) -> Any:
     if value is None:
         raise ValueError("source is required: a path, a URL or oss://bucket/key")
     return value
+
+
+OBJECT_OPTIONS = (
+    "forbid_overwrite",
+    "storage_class",
+    "server_side_encryption",
+    "sse_kms_key_id",
+    "tagging",
+    "cache_control",
+    "content_disposition",
+)
+
+
+def as_object_options(owner: Any) -> dict[str, Any]:
+    """The object options an operator holds (rendered), coerced; unset ones left out."""
+    out: dict[str, Any] = {}
+    for name in OBJECT_OPTIONS:
+        value = getattr(owner, name, None)
+        if is_none(value):
+            continue
+        if name == "forbid_overwrite":
+            out[name] = as_bool(name, value)
+        elif name == "tagging":
+            out[name] = _as_tagging(value)
+        else:
+            out[name] = as_str(name, value)
+    return out
+
+
+def _as_tagging(value: Any) -> dict[str, str] | str:
+    if isinstance(value, str) and not value.strip().startswith(("{", "[")):
+        return value.strip()  # "k1=v1&k2=v2", checked by the client
+    data = as_json("tagging", value)
+    if not isinstance(data, Mapping):
+        raise TypeError(f"tagging must be a mapping or 'k1=v1&k2=v2', got {value!r}")
+    return {str(k): str(v) for k, v in data.items()}

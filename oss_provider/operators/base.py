@@ -50,7 +50,11 @@ class OSSBaseOperator(BaseOperator):
     def hook(self) -> OSSMultipartHook:
         from oss_provider.hooks.oss_multipart import OSSMultipartHook
 
-        return OSSMultipartHook(oss_conn_id=self.oss_conn_id)
+        source_conn_id = getattr(self, "source_conn_id", None)
+        return OSSMultipartHook(
+            oss_conn_id=self.oss_conn_id,
+            source_conn_id=as_str("source_conn_id", source_conn_id, required=False),
+        )
 
     def execute(self, context: Context) -> Any:
         try:

@@ -30,10 +30,14 @@ from oss_provider._compat import AirflowFailException
 from oss_provider.client import transfer
 from oss_provider.client.limits import MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import UploadedPart
+from oss_provider.lineage import OSSOpenLineageMixin
 from oss_provider.operators._args import (
+    OBJECT_OPTIONS,
+    as_bool,
     as_int,
     as_json,
     as_metadata,
+    as_object_options,
     as_str,
     is_none,
     source_arg,
@@ -67,6 +71,16 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
     :param content_type: the object's Content-Type (templated)
     :param metadata: ``x-oss-meta-*`` user metadata (templated)
     :param oss_conn_id: Airflow connection of type ``oss_multipart`` (templated)
+    :param forbid_overwrite: refuse to replace an existing object (S3's ``replace=False``); the
+        task fails with ``FileAlreadyExists`` and nothing is replaced (templated)
+    :param storage_class: ``Standard``, ``IA``, ``Archive``, ``ColdArchive``, ``DeepColdArchive``
+        (templated)
+    :param server_side_encryption: ``AES256``, ``KMS`` (with ``sse_kms_key_id``) or ``SM4``
+        (templated)
+    :param sse_kms_key_id: the KMS key id for ``server_side_encryption="KMS"`` (templated)
+    :param tagging: object tags, a mapping or ``"k1=v1&k2=v2"`` (templated)
+    :param cache_control: the object's ``Cache-Control`` (templated)
+    :param content_disposition: the object's ``Content-Disposition`` (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -75,8 +89,9 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
         "content_type",
         "metadata",
         "oss_conn_id",
+        *OBJECT_OPTIONS,
     )
-    template_fields_renderers: ClassVar[dict[str, str]] = {"metadata": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"metadata": "json", "tagging": "json"}
 
     def __init__(
         self,
@@ -85,6 +100,13 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
         bucket_name: str | None = None,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        forbid_overwrite: bool | str | None = None,
+        storage_class: str | None = None,
+        server_side_encryption: str | None = None,
+        sse_kms_key_id: str | None = None,
+        tagging: dict[str, str] | str | None = None,
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
         oss_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -92,6 +114,13 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
         super().__init__(key=key, bucket_name=bucket_name, oss_conn_id=oss_conn_id, **kwargs)
         self.content_type = content_type
         self.metadata = metadata
+        self.forbid_overwrite = forbid_overwrite
+        self.storage_class = storage_class
+        self.server_side_encryption = server_side_encryption
+        self.sse_kms_key_id = sse_kms_key_id
+        self.tagging = tagging
+        self.cache_control = cache_control
+        self.content_disposition = content_disposition
 
     def run_step(self, context: Context) -> dict[str, str]:
         bucket, key = self._target()
@@ -101,6 +130,7 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
             bucket,
             content_type=as_str("content_type", self.content_type, required=False),
             metadata=metadata,
+            **as_object_options(self),
         )
         self.log.info("Started multipart upload %s of oss://%s/%s", upload_id, bucket, key)
         return {"bucket": bucket, "key": key, "upload_id": upload_id}
@@ -118,18 +148,27 @@ class OSSPlanMultipartUploadOperator(OSSBaseOperator):
     default ``max_map_length``) a 10,000-part upload maps into at most 1024 tasks.
 
     :param source: path, ``file://`` / fsspec URL, or ``oss://bucket/key`` (templated)
+    :param source_conn_id: an Airflow connection to read an ``s3://``, ``gs://``, ``sftp://`` or
+        ``https://`` source with (through ``ObjectStoragePath``) (templated)
     :param part_size: bytes per part; default 8 MiB, grown to fit 10,000 parts (templated)
     :param batches: how many batches (mapped tasks) to aim for; default ``max_batches``
         (templated)
     :param max_batches: upper bound on the batches, keep it <= ``[core] max_map_length``
     """
 
-    template_fields: Sequence[str] = ("source", "part_size", "batches", "oss_conn_id")
+    template_fields: Sequence[str] = (
+        "source",
+        "source_conn_id",
+        "part_size",
+        "batches",
+        "oss_conn_id",
+    )
 
     def __init__(
         self,
         *,
         source: Any,
+        source_conn_id: str | None = None,
         part_size: int | str | None = None,
         batches: int | str | None = None,
         max_batches: int = transfer.MAX_BATCHES,
@@ -138,6 +177,7 @@ class OSSPlanMultipartUploadOperator(OSSBaseOperator):
     ) -> None:
         super().__init__(oss_conn_id=oss_conn_id, **kwargs)
         self.source = source
+        self.source_conn_id = source_conn_id
         self.part_size = part_size
         self.batches = batches
         self.max_batches = max_batches
@@ -179,6 +219,8 @@ class OSSUploadPartsOperator(OSSObjectOperator):
     :param upload_id: from the initiate step (templated)
     :param source: path, fsspec URL or ``oss://bucket/key`` readable from every worker
         (templated)
+    :param source_conn_id: an Airflow connection to read an ``s3://``, ``gs://``, ``sftp://`` or
+        ``https://`` source with (through ``ObjectStoragePath``) (templated)
     :param batch: a plan item (templated; the usual ``.expand()`` target)
     :param concurrency: parts in flight inside the task; memory <= concurrency x part size
         (templated)
@@ -189,6 +231,7 @@ class OSSUploadPartsOperator(OSSObjectOperator):
         "bucket_name",
         "upload_id",
         "source",
+        "source_conn_id",
         "batch",
         "first_part",
         "last_part",
@@ -205,6 +248,7 @@ class OSSUploadPartsOperator(OSSObjectOperator):
         key: str,
         upload_id: str,
         source: Any,
+        source_conn_id: str | None = None,
         bucket_name: str | None = None,
         batch: dict[str, Any] | str | None = None,
         first_part: int | str | None = None,
@@ -218,6 +262,7 @@ class OSSUploadPartsOperator(OSSObjectOperator):
         super().__init__(key=key, bucket_name=bucket_name, oss_conn_id=oss_conn_id, **kwargs)
         self.upload_id = upload_id
         self.source = source
+        self.source_conn_id = source_conn_id
         self.batch = batch
         self.first_part = first_part
         self.last_part = last_part
@@ -287,14 +332,15 @@ def _flatten_parts(parts: Any) -> list[dict[str, Any]]:
     return [UploadedPart.from_dict(p).to_dict() for p in transfer.iter_batch_results(parts)]
 
 
-class OSSCompleteMultipartUploadOperator(OSSObjectOperator):
+class OSSCompleteMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
     """Complete an upload; returns ``{"bucket", "key", "etag", "size", "crc64"}``.
 
     ``parts`` is what the mapped upload tasks returned (a lazy list of lists of part dicts), a
     flat list, or None to rebuild the list with ListParts. Either way the parts must be numbered
     1..N without gaps, and each one must match what the server stores (size and CRC-64); the
     combined CRC-64 is checked against the object's. ``expected_size`` / ``expected_parts``
-    (templated) add a check against the plan.
+    (templated) add a check against the plan. ``forbid_overwrite`` (templated) refuses to
+    replace an existing object, as at Initiate.
     """
 
     template_fields: Sequence[str] = (
@@ -304,6 +350,7 @@ class OSSCompleteMultipartUploadOperator(OSSObjectOperator):
         "parts",
         "expected_size",
         "expected_parts",
+        "forbid_overwrite",
         "oss_conn_id",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"parts": "json"}
@@ -317,6 +364,7 @@ class OSSCompleteMultipartUploadOperator(OSSObjectOperator):
         bucket_name: str | None = None,
         expected_size: int | str | None = None,
         expected_parts: int | str | None = None,
+        forbid_overwrite: bool | str | None = None,
         oss_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -325,6 +373,7 @@ class OSSCompleteMultipartUploadOperator(OSSObjectOperator):
         self.parts = parts
         self.expected_size = expected_size
         self.expected_parts = expected_parts
+        self.forbid_overwrite = forbid_overwrite
 
     def run_step(self, context: Context) -> dict[str, Any]:
         bucket, key = self._target()
@@ -341,7 +390,14 @@ class OSSCompleteMultipartUploadOperator(OSSObjectOperator):
             as_int("expected_size", self.expected_size),
             as_int("expected_parts", self.expected_parts, minimum=1),
         )
-        done = self.hook.complete_multipart_upload(key, upload_id, parts, bucket)
+        forbid = (
+            None
+            if is_none(self.forbid_overwrite)
+            else as_bool("forbid_overwrite", self.forbid_overwrite)
+        )
+        done = self.hook.complete_multipart_upload(
+            key, upload_id, parts, bucket, forbid_overwrite=forbid
+        )
         result = completed_dict(done)
         self.log.info(
             "Completed oss://%s/%s: %s bytes in %d parts, ETag %s, CRC-64 %s%s",

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from oss_provider.operators._args import as_bool, as_int, as_metadata, as_str, source_arg
+from oss_provider.lineage import OSSOpenLineageMixin
+from oss_provider.operators._args import (
+    OBJECT_OPTIONS,
+    as_bool,
+    as_int,
+    as_metadata,
+    as_object_options,
+    as_str,
+    source_arg,
+)
 from oss_provider.operators.base import (
     DEFAULT_CONN_ID,
     OSSObjectOperator,
@@ -20,7 +29,7 @@ if TYPE_CHECKING:
         from airflow.utils.context import Context
 
 
-class OSSMultipartUploadOperator(OSSObjectOperator):
+class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
     """The whole upload in one task: parallel parts inside, verified, resumable.
 
     A retried task (on any worker, after a SIGKILL) finds the upload its task instance started
@@ -35,20 +44,38 @@ class OSSMultipartUploadOperator(OSSObjectOperator):
     :param part_size: bytes per part; default 8 MiB, grown to fit 10,000 parts (templated)
     :param concurrency: parts in flight; memory <= concurrency x part size (templated)
     :param resume: continue this task instance's own in-progress upload (templated)
+    :param content_type: the object's Content-Type; a copy from ``oss://`` keeps the source's
+        unless given (templated)
+    :param metadata: ``x-oss-meta-*`` user metadata; a copy keeps the source's unless given
+        (templated)
+    :param source_conn_id: an Airflow connection to read an ``s3://``, ``gs://``, ``sftp://`` or
+        ``https://`` source with (through ``ObjectStoragePath``) (templated)
+    :param forbid_overwrite: refuse to replace an existing object (S3's ``replace=False``); the
+        task fails with ``FileAlreadyExists`` and nothing is replaced (templated)
+    :param storage_class: ``Standard``, ``IA``, ``Archive``, ``ColdArchive``, ``DeepColdArchive``
+        (templated)
+    :param server_side_encryption: ``AES256``, ``KMS`` (with ``sse_kms_key_id``) or ``SM4``
+        (templated)
+    :param sse_kms_key_id: the KMS key id for ``server_side_encryption="KMS"`` (templated)
+    :param tagging: object tags, a mapping or ``"k1=v1&k2=v2"`` (templated)
+    :param cache_control: the object's ``Cache-Control`` (templated)
+    :param content_disposition: the object's ``Content-Disposition`` (templated)
     """
 
     template_fields: Sequence[str] = (
         "key",
         "bucket_name",
         "source",
+        "source_conn_id",
         "part_size",
         "concurrency",
         "resume",
         "content_type",
         "metadata",
         "oss_conn_id",
+        *OBJECT_OPTIONS,
     )
-    template_fields_renderers: ClassVar[dict[str, str]] = {"metadata": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"metadata": "json", "tagging": "json"}
 
     def __init__(
         self,
@@ -61,6 +88,14 @@ class OSSMultipartUploadOperator(OSSObjectOperator):
         resume: bool | str = True,
         content_type: str | None = None,
         metadata: dict[str, str] | str | None = None,
+        source_conn_id: str | None = None,
+        forbid_overwrite: bool | str | None = None,
+        storage_class: str | None = None,
+        server_side_encryption: str | None = None,
+        sse_kms_key_id: str | None = None,
+        tagging: dict[str, str] | str | None = None,
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
         oss_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -71,6 +106,14 @@ class OSSMultipartUploadOperator(OSSObjectOperator):
         self.resume = resume
         self.content_type = content_type
         self.metadata = metadata
+        self.source_conn_id = source_conn_id
+        self.forbid_overwrite = forbid_overwrite
+        self.storage_class = storage_class
+        self.server_side_encryption = server_side_encryption
+        self.sse_kms_key_id = sse_kms_key_id
+        self.tagging = tagging
+        self.cache_control = cache_control
+        self.content_disposition = content_disposition
 
     def run_step(self, context: Context) -> dict[str, Any]:
         bucket, key = self._target()
@@ -85,6 +128,7 @@ class OSSMultipartUploadOperator(OSSObjectOperator):
             owner=task_owner(context),
             content_type=as_str("content_type", self.content_type, required=False),
             metadata=as_metadata("metadata", self.metadata),
+            initiate_kwargs=as_object_options(self) or None,
         )
         result = completed_dict(done)
         self._publish_asset(context, result)
