@@ -54,7 +54,7 @@ def test_local_file_upload_is_parallel_verified_and_logged(
     assert oss_client.get_object(oss_bucket, "a/b.bin") == data
     assert _uploads(oss_client, oss_bucket, "a/b.bin") == []
     text = caplog.text
-    assert "6 parts, " in text and "MB/s" in text and "(100.0%)" in text
+    assert "6 parts, " in text and "MiB/s" in text and "(100.0%)" in text
     assert "CRC-64" in text
 
 

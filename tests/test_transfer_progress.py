@@ -6,7 +6,9 @@ import logging
 
 import pytest
 
-from oss_provider.client.progress import TransferProgress, describe, format_duration
+from oss_provider.client.progress import TransferProgress, describe, format_bytes, format_duration
+
+MiB = 1024 * 1024
 
 
 class Clock:
@@ -21,25 +23,25 @@ def test_logs_at_most_every_interval_and_once_at_finish(caplog):
     clock = Clock()
     seen = []
     progress = TransferProgress(
-        40_000_000, label="oss://b/k", interval=5.0, clock=clock, callback=seen.append
+        40 * MiB, label="parts 1-8", interval=5.0, clock=clock, callback=seen.append
     )
     with caplog.at_level(logging.INFO, logger="oss_provider.client.progress"):
         for _ in range(4):
             clock.now += 1.0
-            progress.part_sent(5_000_000)  # 4 parts within 4 s: no line yet
+            progress.part_sent(5 * MiB)  # 4 parts within 4 s: no line yet
         assert seen == []
         clock.now += 1.0
-        progress.part_sent(5_000_000)  # 5 s since start: one line
+        progress.part_sent(5 * MiB)  # 5 s since start: one line
         assert len(seen) == 1
         snap = seen[0]
-        assert snap.done == 25_000_000 and snap.percent == pytest.approx(62.5)
-        assert snap.rate == pytest.approx(5_000_000)  # 25 MB in 5 s
+        assert snap.done == 25 * MiB and snap.percent == pytest.approx(62.5)
+        assert snap.rate == pytest.approx(5 * MiB)  # 25 MiB in 5 s
         assert snap.eta == pytest.approx(3.0)
         progress.finish()
         progress.finish()
     assert len(seen) == 2
     lines = [r.getMessage() for r in caplog.records]
-    assert lines[0] == "oss://b/k: 25.0 MB of 40.0 MB (62.5%), 5 parts, 5.0 MB/s, ETA 0:00:03"
+    assert lines[0] == "parts 1-8: 25.0 MiB of 40.0 MiB (62.5%), 5 parts, 5.0 MiB/s, ETA 0:00:03"
     assert len(lines) == 2
 
 
@@ -62,6 +64,15 @@ def test_unknown_total_has_no_percent_or_eta():
     assert snap.percent is None and snap.eta is None
     assert describe(snap).startswith("3 B, 1 parts")
     assert format_duration(3725) == "1:02:05"
+
+
+def test_sizes_are_in_binary_units():
+    assert [format_bytes(n) for n in (512, 100 * 1024, 200 * MiB, 1536 * MiB)] == [
+        "512 B",
+        "100.0 KiB",
+        "200.0 MiB",
+        "1.5 GiB",
+    ]
 
 
 def test_bad_interval_is_rejected():

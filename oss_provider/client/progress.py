@@ -1,9 +1,14 @@
-"""Upload progress that never lies: bytes, percent, MB/s and ETA, logged at most every few seconds.
+"""Upload progress that never lies: bytes, percent, MiB/s and ETA, logged at most every few seconds.
 
 A part's bytes are counted once, when the server has acknowledged the part, so a part that is
 re-sent after an error never counts twice and the total never overshoots 100 %. Parts that a
 resumed upload found already on the server are reported separately ("kept") and left out of the
-transfer rate, which measures only what this run sent.
+transfer rate, which measures only what this run sent. Sizes and rates use binary units (KiB, MiB,
+GiB: 1 MiB = 1,048,576 bytes), like every other message of this package.
+
+A line stays short so the rate and ETA fit in Airflow's log view: the caller logs the object
+(``oss://bucket/key``) once when the parts start and labels progress lines briefly
+(``parts 1-8: 24.0 MiB of 64.0 MiB (37.5%), 3 parts, 48.2 MiB/s, ETA 0:00:01``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 DEFAULT_LOG_INTERVAL = 5.0
-MB = 1_000_000
+MiB = 1024 * 1024
 
 ProgressCallback = Callable[["ProgressSnapshot"], None]
 
@@ -56,8 +61,8 @@ class ProgressSnapshot:
 
 
 def format_bytes(n: float) -> str:
-    """Decimal units, matching the MB/s rate."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+    """Binary units, matching the MiB/s rate: ``512 B``, ``100.0 KiB``, ``256.0 MiB``, ``1.5 GiB``."""
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{int(n)} B"
@@ -73,7 +78,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def describe(snapshot: ProgressSnapshot, label: str = "") -> str:
-    """One log line: ``label: 120.0 MB of 256.0 MB (46.9%), 85.3 MB/s, ETA 0:00:02``."""
+    """One log line: ``label: 120.0 MiB of 256.0 MiB (46.9%), 15 parts, 81.4 MiB/s, ETA 0:00:02``."""
     head = f"{label}: " if label else ""
     if snapshot.total is None:
         amount = format_bytes(snapshot.done)
@@ -83,7 +88,7 @@ def describe(snapshot: ProgressSnapshot, label: str = "") -> str:
             f"({snapshot.percent or 0.0:.1f}%)"
         )
     text = (
-        f"{head}{amount}, {snapshot.parts_done} parts, {snapshot.rate / MB:.1f} MB/s, "
+        f"{head}{amount}, {snapshot.parts_done} parts, {snapshot.rate / MiB:.1f} MiB/s, "
         f"ETA {format_duration(snapshot.eta)}"
     )
     if snapshot.kept:
