@@ -323,7 +323,7 @@ class _Upload:
         chosen: int,
     ) -> CompletedObject:
         src = self.src
-        tracker = _progress_for(self.progress, src.size, self.where)
+        tracker = _progress_for(self.progress, src.size, "upload")
         runner = PartRunner(
             self.client,
             self.bucket,
@@ -374,12 +374,12 @@ class _Upload:
             raise
         snap = tracker.finish()
         log.info(
-            "Completed %s: %s in %d parts, CRC-64 %s verified, %.1f MB/s",
+            "Completed %s: %s in %d parts, CRC-64 %s verified, %.1f MiB/s",
             self.where,
             size_text(completed.size if completed.size is not None else snap.done),
             len(parts),
             completed.crc64,
-            snap.rate / 1e6,
+            snap.rate / (1024 * 1024),
         )
         return completed
 
@@ -470,11 +470,14 @@ def upload_part_batch(
             existing = list_existing_parts(
                 client, bucket, key, upload_id, specs[0].part_number, specs[-1].part_number
             )
-        tracker = _progress_for(
-            progress,
-            sum(s.size for s in specs),
-            f"oss://{bucket}/{key} parts {specs[0].part_number}-{specs[-1].part_number}",
-        )
+        label = f"parts {specs[0].part_number}-{specs[-1].part_number}"
+        total = sum(s.size for s in specs)
+        log.info(
+            "Uploading %s of oss://%s/%s (upload %s) from %s: %d parts, %s, %d at a time",
+            label, bucket, key, upload_id, src.description, len(specs), size_text(total),
+            concurrency,
+        )  # fmt: skip
+        tracker = _progress_for(progress, total, label)
         runner = PartRunner(
             client,
             bucket,
