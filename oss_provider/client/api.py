@@ -38,7 +38,7 @@ from oss_provider.client.models import (
     UploadInfo,
     UploadsPage,
 )
-from oss_provider.client.signing import normalize_params, presign_params
+from oss_provider.client.signing import decode_header_value, normalize_params, presign_params
 from oss_provider.client.validation import (
     validate_bucket_name,
     validate_key,
@@ -581,7 +581,7 @@ class OSSClient:
             last_modified=last_modified,
             object_type=h.get("x-oss-object-type"),
             metadata={
-                k[len("x-oss-meta-") :]: v
+                k[len("x-oss-meta-") :]: decode_header_value(v)  # UTF-8 on the wire
                 for k, v in h.items()
                 if k.lower().startswith("x-oss-meta-")
             },

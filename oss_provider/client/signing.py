@@ -122,6 +122,39 @@ def resource_path(bucket: str | None, key: str | None) -> str:
     return f"/{bucket}/{key or ''}"
 
 
+def header_text(value: object) -> str:
+    """A header value as text for signing: ``bytes`` are UTF-8 (undecodable bytes kept as
+    surrogate escapes, so they sign as themselves)."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def wire_headers(headers: Mapping[str, object]) -> dict[str, str | bytes]:
+    """Headers as they go on the wire: non-ASCII values as their UTF-8 bytes, as OSS and oss2
+    send ``x-oss-meta-*: 测试`` (http.client would otherwise try latin-1 and fail)."""
+    out: dict[str, str | bytes] = {}
+    for name, value in headers.items():
+        text = header_text(value)
+        out[name] = text if text.isascii() else _utf8(text)
+    return out
+
+
+def decode_header_value(value: str) -> str:
+    """A received header value as text: requests/http.client decode header bytes as latin-1,
+    OSS sends UTF-8 (non-ASCII user metadata), so re-read the bytes as UTF-8."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 def http_date(when: float) -> str:
     """RFC 1123 GMT with a 2-digit day, independent of locale."""
     return formatdate(when, usegmt=True)
@@ -142,7 +175,7 @@ def v1_string_to_sign(
     headers: Mapping[str, str],
     date: str,
 ) -> str:
-    lower = {k.lower(): str(v).strip() for k, v in headers.items()}
+    lower = {k.lower(): header_text(v).strip() for k, v in headers.items()}
     if "x-oss-date" in lower:
         date = lower["x-oss-date"]
     oss_headers = "".join(f"{k}:{lower[k]}\n" for k in sorted(lower) if k.startswith("x-oss-"))
@@ -157,7 +190,7 @@ def v1_string_to_sign(
 
 
 def v1_signature(secret: str, string_to_sign: str) -> str:
-    digest = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    digest = hmac.new(secret.encode(), _utf8(string_to_sign), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -173,7 +206,7 @@ def v4_canonical_request(
     additional_headers: Iterable[str] = (),
 ) -> str:
     uri = quote(resource_path(bucket, key), safe="/-_.~")
-    lower = {k.lower(): str(v).strip() for k, v in headers.items()}
+    lower = {k.lower(): header_text(v).strip() for k, v in headers.items()}
     extra = sorted({h.lower() for h in additional_headers} & set(lower))
     signed = sorted(
         k
@@ -193,7 +226,7 @@ def v4_scope(when_iso: str, region: str) -> str:
 
 
 def v4_string_to_sign(canonical_request: str, when_iso: str, region: str) -> str:
-    digest = hashlib.sha256(canonical_request.encode()).hexdigest()
+    digest = hashlib.sha256(_utf8(canonical_request)).hexdigest()
     return f"{V4_ALGORITHM}\n{when_iso}\n{v4_scope(when_iso, region)}\n{digest}"
 
 
@@ -206,7 +239,7 @@ def v4_signing_key(secret: str, day: str, region: str) -> bytes:
 
 def v4_signature(secret: str, string_to_sign: str, when_iso: str, region: str) -> str:
     key = v4_signing_key(secret, when_iso[:8], region)
-    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, _utf8(string_to_sign), hashlib.sha256).hexdigest()
 
 
 # ----------------------------------------------------------------------------------- requests
@@ -217,15 +250,18 @@ def sign_headers(
     bucket: str | None,
     key: str | None,
     params: Params,
-    headers: dict[str, str],
+    headers: Mapping[str, str | bytes],
     credentials: Credentials,
     *,
     version: str = "v4",
     region: str | None = None,
     when: float,
     additional_headers: Iterable[str] = (),
-) -> dict[str, str]:
-    """Return ``headers`` plus Date, the STS token and ``Authorization`` for one request."""
+) -> dict[str, str | bytes]:
+    """Return ``headers`` plus Date, the STS token and ``Authorization`` for one request.
+
+    Header values may be non-ASCII text (or UTF-8 bytes): they are signed as their UTF-8 bytes
+    and returned as those bytes (:func:`wire_headers`), which is how OSS and oss2 treat them."""
     signed = dict(headers)
     signed["Date"] = http_date(when)
     if credentials.security_token:
@@ -234,7 +270,7 @@ def sign_headers(
         text = v1_string_to_sign(method, bucket, key, params, signed, signed["Date"])
         sig = v1_signature(credentials.access_key_secret, text)
         signed["Authorization"] = f"OSS {credentials.access_key_id}:{sig}"
-        return signed
+        return wire_headers(signed)
     if version != "v4":
         raise ValueError(f"signature_version must be 'v4' or 'v1', got {version!r}")
     if not region:
@@ -251,7 +287,7 @@ def sign_headers(
     if extra:
         auth += f",AdditionalHeaders={';'.join(extra)}"
     signed["Authorization"] = f"{auth},Signature={sig}"
-    return signed
+    return wire_headers(signed)
 
 
 def presign_params(
