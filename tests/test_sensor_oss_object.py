@@ -193,7 +193,9 @@ def test_execute_complete_turns_events_into_results_and_failures(oss_conn_env, o
     meta = {"bucket": oss_bucket, "key": "k", "size": 1}
     assert sensor.execute_complete({}, {"status": "success", "value": meta}) == meta
     with pytest.raises(AirflowSensorTimeout, match="does not exist yet"):
-        sensor.execute_complete({}, {"status": "timeout", "message": "oss://b/k does not exist yet"})
+        sensor.execute_complete(
+            {}, {"status": "timeout", "message": "oss://b/k does not exist yet"}
+        )
     with pytest.raises(AirflowFailException, match="AccessDenied"):
         sensor.execute_complete({}, {"status": "error", "message": "AccessDenied: no"})
 
@@ -233,7 +235,7 @@ def test_trigger_fires_when_the_object_appears_without_blocking_the_loop(
     sensor = _sensor(oss_bucket, key="t/obj.bin", expected_size=len(data), deferrable=True)
     with pytest.raises(TaskDeferred) as info:
         sensor.execute({})
-    classpath, kwargs = info.value.trigger.serialize()
+    _, kwargs = info.value.trigger.serialize()
     trigger = OSSObjectTrigger(**{**kwargs, "poke_interval": 0.2})
     # every HeadObject answer now takes 0.5 s: a blocking call in the loop would stop the ticker
     oss_emulator.fail_next(3, "slow", "HeadObject", delay_seconds=0.5)

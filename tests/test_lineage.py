@@ -1,0 +1,214 @@
+"""OpenLineage: a real DAG run emits events whose inputs/outputs are the upload's datasets; the
+``oss`` asset normaliser and OpenLineage converter.
+
+The DAG run happens in a fresh Python process (``dag.test()``) so the OpenLineage provider reads
+its file-transport settings from the environment there (it caches its config per process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from oss_provider.client.limits import MIN_PART_SIZE
+
+pytestmark = pytest.mark.timeout(180)
+
+DAG_ID = "oss_lineage"
+BUCKET = "test-bucket"
+DAG_FILE = textwrap.dedent(
+    f'''
+    from airflow.sdk import DAG, Asset, task
+
+    from oss_provider.operators.multipart import (
+        OSSCompleteMultipartUploadOperator,
+        OSSInitiateMultipartUploadOperator,
+        OSSPlanMultipartUploadOperator,
+        OSSUploadPartsOperator,
+    )
+    from oss_provider.operators.upload import OSSMultipartUploadOperator
+
+    SRC = "{{{{ dag_run.conf['source'] }}}}"
+
+    with DAG("{DAG_ID}", schedule=None, catchup=False):
+        whole = OSSMultipartUploadOperator(task_id="upload", source=SRC, key="lineage/whole.bin")
+
+        @task(outlets=[Asset("oss://{BUCKET.upper()}/lineage/whole.bin")])
+        def announce():
+            return "done"
+
+        whole >> announce()
+
+        init = OSSInitiateMultipartUploadOperator(task_id="initiate", key="lineage/steps.bin")
+        plan = OSSPlanMultipartUploadOperator(
+            task_id="plan", source=SRC, part_size={MIN_PART_SIZE}, batches=2
+        )
+        parts = OSSUploadPartsOperator.partial(
+            task_id="upload_parts", key="lineage/steps.bin", source=SRC,
+            upload_id=init.output["upload_id"],
+        ).expand(batch=plan.output)
+        OSSCompleteMultipartUploadOperator(
+            task_id="complete", key="oss://{BUCKET}/lineage/steps.bin",
+            upload_id=init.output["upload_id"], parts=parts.output,
+        )
+    '''
+)
+
+RUNNER = textwrap.dedent(
+    f"""
+    import sys
+    from airflow.utils import db
+    from airflow.dag_processing.dagbag import DagBag
+
+    db.resetdb()
+    bag = DagBag(dag_folder=sys.argv[1])
+    assert not bag.import_errors, bag.import_errors
+    run = bag.get_dag("{DAG_ID}").test(run_conf={{"source": sys.argv[2]}})
+    states = {{(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}}
+    print("STATES", states)
+    sys.exit(0 if str(run.state).endswith("success") else 1)
+    """
+)
+
+
+def _events(path: pathlib.Path) -> dict[str, dict]:
+    """The COMPLETE event of each task, by task id."""
+    done = {}
+    for line in path.read_text().splitlines():
+        event = json.loads(line)
+        job = event["job"]["name"]
+        if event["eventType"] == "COMPLETE" and job.startswith(f"{DAG_ID}."):
+            done[job[len(DAG_ID) + 1 :]] = event
+    return done
+
+
+def _datasets(event: dict, side: str) -> list[tuple[str, str]]:
+    return [(d["namespace"], d["name"]) for d in event[side]]
+
+
+def test_a_real_run_reports_sources_and_objects(oss_emulator, tmp_path):
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "lineage_dag.py").write_text(DAG_FILE)
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(2 * MIN_PART_SIZE + 7))
+    events_file = tmp_path / "ol-events.jsonl"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW_CONN_OSS_MULTIPART_DEFAULT": oss_emulator.connection_uri_json(),
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": "oss-provider-tests",
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+                {"type": "file", "log_file_path": str(events_file), "append": True}
+            ),
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(dags), str(source)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert events_file.exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    events = _events(events_file)
+
+    local = (f"file://{socket.gethostname()}", str(source))
+    assert _datasets(events["upload"], "inputs") == [local]
+    assert _datasets(events["upload"], "outputs") == [(f"oss://{BUCKET}", "lineage/whole.bin")]
+    # Complete has no source of its own: it reports its upstream tasks' (rendered) source
+    assert _datasets(events["complete"], "inputs") == [local]
+    assert _datasets(events["complete"], "outputs") == [(f"oss://{BUCKET}", "lineage/steps.bin")]
+    # an Asset("oss://...") outlet goes through the provider's normaliser and converter
+    assert _datasets(events["announce"], "outputs") == [(f"oss://{BUCKET}", "lineage/whole.bin")]
+
+
+# -- units ------------------------------------------------------------------------------------
+
+
+def test_oss_asset_uris_are_normalised():
+    from airflow.sdk import Asset
+
+    assert Asset("oss://My-Bucket/dir/file.csv/").uri == "oss://my-bucket/dir/file.csv"
+    assert Asset("oss://b/a%20b.csv#frag").uri == "oss://b/a%20b.csv"
+    with pytest.raises(ValueError, match="must contain a bucket name"):
+        Asset("oss:///key")
+    with pytest.raises(ValueError, match="not a host:port"):
+        Asset("oss://bucket:9000/key")
+
+
+def test_asset_factory_and_openlineage_converter():
+    from airflow.sdk import Asset
+
+    from oss_provider.lineage import convert_asset_to_openlineage, create_asset
+
+    asset = create_asset(bucket="b", key="/exports/x.parquet", extra={"k": "v"})
+    assert asset.uri == "oss://b/exports/x.parquet" and asset.extra == {"k": "v"}
+    dataset = convert_asset_to_openlineage(Asset("oss://b/exports/x.parquet"), None)
+    assert (dataset.namespace, dataset.name) == ("oss://b", "exports/x.parquet")
+    bucket_only = convert_asset_to_openlineage(Asset("oss://b"), None)
+    assert (bucket_only.namespace, bucket_only.name) == ("oss://b", "/")
+
+
+def test_translate_airflow_asset_uses_the_registered_converter():
+    from airflow.providers.openlineage.utils.utils import translate_airflow_asset
+    from airflow.sdk import Asset
+
+    dataset = translate_airflow_asset(Asset("oss://B/k/v.json"), None)
+    assert (dataset.namespace, dataset.name) == ("oss://b", "k/v.json")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("s3://src-bucket/in/data.bin", ("s3://src-bucket", "in/data.bin")),
+        ("s3a://src-bucket/in/data.bin", ("s3://src-bucket", "in/data.bin")),
+        ("gcs://g/x", ("gs://g", "x")),
+        ("oss://other/a/b", ("oss://other", "a/b")),
+        ("file:///data/in.bin", (f"file://{socket.gethostname()}", "/data/in.bin")),
+        ("file://nas01/data/in.bin", ("file://nas01", "/data/in.bin")),
+        ("https://example.org/files/x.bin", ("https://example.org", "files/x.bin")),
+        ("sftp://user:pw@host:22/home/x", ("sftp://host:22", "home/x")),
+        ("/abs/path.bin", (f"file://{socket.gethostname()}", "/abs/path.bin")),
+    ],
+)
+def test_source_datasets(source, expected):
+    from oss_provider.lineage import source_dataset
+
+    dataset = source_dataset(source)
+    assert (dataset.namespace, dataset.name) == expected
+
+
+def test_source_dataset_of_paths_and_streams(tmp_path):
+    import io
+
+    from airflow.sdk import ObjectStoragePath
+
+    from oss_provider.lineage import source_dataset
+
+    host = socket.gethostname()
+    relative = source_dataset("rel/x.bin")
+    assert (relative.namespace, relative.name) == (f"file://{host}", os.path.abspath("rel/x.bin"))
+    local = source_dataset(tmp_path / "x.bin")
+    assert (local.namespace, local.name) == (f"file://{host}", str(tmp_path / "x.bin"))
+    remote = source_dataset(ObjectStoragePath("s3://b/dir/k.bin", conn_id="aws_src"))
+    assert (remote.namespace, remote.name) == ("s3://b", "dir/k.bin")  # no conn id in it
+    assert source_dataset(io.BytesIO(b"stream")) is None
