@@ -17,6 +17,7 @@ PROVIDER_INFO: dict = {
             "tags": ["alibaba"],
         }
     ],
+    "filesystems": ["oss_provider.fs.oss"],
     "hooks": [
         {
             "integration-name": "Alibaba Cloud OSS Multipart",

@@ -110,3 +110,18 @@ def test_without_the_source_connection_the_s3_source_is_not_readable(
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # ambient: nothing leaves loopback
     with pytest.raises(Exception):  # noqa: B017 - s3fs: no credentials / no such endpoint
         OSSMultipartUploadOperator(task_id="upload", key="from-s3/none.bin", source=url).execute({})
+
+
+def test_an_s3_object_path_copies_and_moves_into_oss(oss_conn_env, oss_client, s3_object):
+    from airflow.sdk import ObjectStoragePath
+
+    url, data = s3_object
+    s3_path = ObjectStoragePath(url, conn_id="aws_source")
+    target = ObjectStoragePath("oss://test-bucket/from-s3/", conn_id="oss_multipart_default")
+    s3_path.copy_into(target)
+    assert oss_client.get_object("test-bucket", "from-s3/data.bin") == data
+    s3_path.move(
+        ObjectStoragePath("oss://test-bucket/from-s3/moved.bin", conn_id="oss_multipart_default")
+    )
+    assert oss_client.get_object("test-bucket", "from-s3/moved.bin") == data
+    assert not s3_path.exists()

@@ -107,9 +107,12 @@ def as_metadata(name: str, value: Any) -> dict[str, str] | None:
 
 
 def as_key(value: Any) -> str:
-    """An object key or ``oss://bucket/key``, exactly as given: spaces belong to a key."""
+    """An object key, ``oss://bucket/key`` or an ``oss://`` ObjectStoragePath, exactly as given:
+    spaces belong to a key."""
     if is_none(value):
         raise ValueError("key is required: an object key such as 'exports/data.bin'")
+    if getattr(value, "protocol", None) == "oss" and hasattr(value, "bucket"):
+        return f"oss://{value.bucket}/{value.key}"  # an ObjectStoragePath target
     if not isinstance(value, str):
         raise TypeError(f"key must be a string, got {type(value).__name__}")
     return value

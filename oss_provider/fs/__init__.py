@@ -1,0 +1,1 @@
+"""``oss://`` for fsspec and Airflow's ``ObjectStoragePath`` (registered in the provider info)."""

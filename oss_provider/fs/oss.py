@@ -1,0 +1,25 @@
+"""The ``filesystems`` entry of the provider info: Airflow calls :func:`get_fs` for ``oss://``
+paths, e.g. ``ObjectStoragePath("oss://bucket/key", conn_id="oss_multipart_default")``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+schemes = ["oss"]
+
+
+def get_fs(conn_id: str | None, storage_options: dict[str, Any] | None = None) -> Any:
+    """An :class:`~oss_provider.fs.filesystem.OSSFileSystem` with the client of ``conn_id``
+    (default ``oss_multipart_default``); ``storage_options`` may set ``part_size`` and
+    ``concurrency`` for writes (default: the connection's transfer extras, else 8 MiB and 8)."""
+    from oss_provider.fs.filesystem import OSSFileSystem
+    from oss_provider.hooks.oss_multipart import OSSMultipartHook
+
+    hook = OSSMultipartHook(oss_conn_id=conn_id or OSSMultipartHook.default_conn_name)
+    options = {
+        k: v
+        for k, v in hook.settings.transfer_defaults.items()
+        if k in ("part_size", "concurrency")
+    }
+    options.update(storage_options or {})
+    return OSSFileSystem(hook.get_client(), **options)
