@@ -45,3 +45,9 @@ lint: $(TEST_STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# oss2 2.19.1's own upstream tests (pinned sdist from the package index, cached in .cache/)
+# against a fresh emulator, V1 and V4; see docs/conformance.md.
+.PHONY: conformance
+conformance: $(TEST_STAMP)
+	$(PY) conformance/run.py
