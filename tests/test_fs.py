@@ -102,19 +102,14 @@ def test_a_64_mib_streamed_write_is_a_verified_multipart_upload_in_bounded_memor
 ):
     from airflow.sdk import ObjectStoragePath
 
-    part, concurrency, total = 8 * MiB, 2, 64 * MiB
-    path = ObjectStoragePath(
-        f"oss://{oss_bucket}/big/stream.bin",
-        conn_id=CONN,
-        part_size=part,
-        concurrency=concurrency,
-    )
+    part, concurrency, total = 2 * MiB, 2, 64 * MiB
+    path = ObjectStoragePath(f"oss://{oss_bucket}/big/stream.bin", conn_id=CONN)
     rng = random.Random(5)
     crc = 0
     oss_emulator.reset_stats()
     tracemalloc.start()
     try:
-        with path.open("wb") as f:
+        with path.open("wb", part_size=part, concurrency=concurrency) as f:
             for _ in range(total // MiB):
                 chunk = rng.randbytes(MiB)
                 crc = crc64(chunk, crc)
@@ -124,9 +119,11 @@ def test_a_64_mib_streamed_write_is_a_verified_multipart_upload_in_bounded_memor
         tracemalloc.stop()
     head = oss_client.head_object(oss_bucket, "big/stream.bin")
     assert head.size == total and head.crc64 == crc  # verified end to end
-    assert head.etag.endswith("-8")  # a multipart object of 8 parts
+    assert head.etag.endswith("-32"), head.etag  # a multipart object of 32 parts
     assert _count(oss_emulator, "CompleteMultipartUpload") == 1
-    assert peak < (concurrency + 4) * part, f"peak {peak / MiB:.1f} MiB"  # not 64 MiB
+    # (concurrency + 3) parts (in flight, the pipe, one being joined) and a fixed overhead:
+    # about 14 MiB here for 64 MiB written; the total does not matter
+    assert peak < (concurrency + 3) * part + 8 * MiB, f"peak {peak / MiB:.1f} MiB"
     assert _uploads(oss_client, oss_bucket) == []
 
 

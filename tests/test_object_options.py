@@ -83,7 +83,7 @@ def test_forbid_overwrite_refuses_clearly_and_leaves_the_object_and_nothing_else
     from oss_provider.operators.multipart import OSSInitiateMultipartUploadOperator
     from oss_provider.operators.upload import OSSMultipartUploadOperator
 
-    path, data = source
+    path, _ = source
     key = "options/guarded.bin"
     oss_client.put_object(BUCKET, key, b"precious")
     with pytest.raises(AirflowFailException, match="FileAlreadyExists") as err:

@@ -234,8 +234,9 @@ def test_whole_upload_operator_resumes(oss_conn_env, oss_emulator, oss_client, s
 
     def whole():
         return OSSMultipartUploadOperator(
-            task_id="w", key="whole", source=path, concurrency="2", metadata='{"team": "data"}'
-        )
+            task_id="w", key="whole", source=path, concurrency="2", metadata='{"team": "data"}',
+            part_size=str(P),  # multipart (below one part size it is a single PUT)
+        )  # fmt: skip
 
     oss_emulator.fail_next(1, "InvalidArgument", "CompleteMultipartUpload")
     with pytest.raises(AirflowFailException, match="InvalidArgument"):

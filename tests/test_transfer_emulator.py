@@ -105,8 +105,9 @@ def test_resume_keeps_matching_parts_and_sends_only_the_rest(
     seen = []
     progress = TransferProgress(len(data), interval=0, callback=seen.append)
     done = transfer.upload(
-        oss_client, oss_bucket, "k", path, concurrency=2, progress=progress, owner="writer-1"
-    )
+        oss_client, oss_bucket, "k", path, concurrency=2, progress=progress, owner="writer-1",
+        multipart_threshold=0,  # 513 KB is below the default 8 MiB threshold: force multipart
+    )  # fmt: skip
     assert done.crc64 == crc64(data)
     assert oss_client.get_object(oss_bucket, "k") == data
     assert _sent_parts(oss_emulator) == 4  # parts 3, 4 (stale), 5, 6; part size taken from 1-2

@@ -42,6 +42,7 @@ from oss_provider.client.signing import decode_header_value, normalize_params, p
 from oss_provider.client.validation import (
     validate_bucket_name,
     validate_key,
+    validate_object_options,
     validate_part_number,
 )
 
@@ -64,6 +65,42 @@ def _page_size(value: int) -> int:
     if not 1 <= int(value) <= MAX_LIST_PAGE:
         raise ValueError(f"page size {value} is out of range: OSS lists 1..1000 entries per page")
     return int(value)
+
+
+def object_headers(
+    *,
+    content_type: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    storage_class: str | None = None,
+    server_side_encryption: str | None = None,
+    sse_kms_key_id: str | None = None,
+    tagging: Mapping[str, str] | str | None = None,
+    forbid_overwrite: bool | None = None,
+    cache_control: str | None = None,
+    content_disposition: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The request headers that make an object's type, metadata and options (Initiate and PUT
+    alike), checked before any request."""
+    validate_object_options(storage_class, server_side_encryption, sse_kms_key_id, tagging)
+    hdrs = dict(headers or {})
+    hdrs["Content-Type"] = content_type or "application/octet-stream"
+    for name, value in (metadata or {}).items():
+        hdrs[f"x-oss-meta-{name}"] = str(value)
+    for header, value in (
+        ("x-oss-storage-class", storage_class),
+        ("x-oss-server-side-encryption", server_side_encryption),
+        ("x-oss-server-side-encryption-key-id", sse_kms_key_id),
+        ("Cache-Control", cache_control),
+        ("Content-Disposition", content_disposition),
+    ):
+        if value:
+            hdrs[header] = value
+    if tagging:
+        hdrs["x-oss-tagging"] = tagging if isinstance(tagging, str) else urlencode(tagging)
+    if forbid_overwrite is not None:
+        hdrs["x-oss-forbid-overwrite"] = "true" if forbid_overwrite else "false"
+    return hdrs
 
 
 class OSSClient:
@@ -173,23 +210,31 @@ class OSSClient:
         tagging: Mapping[str, str] | str | None = None,
         forbid_overwrite: bool | None = None,
         headers: Mapping[str, str] | None = None,
+        sse_kms_key_id: str | None = None,
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
     ) -> UploadInfo:
         """Initiate, returning the upload id with the server's time of the answer (``initiated``).
 
+        The options become the object's: ``storage_class`` (Standard, IA, Archive, ColdArchive,
+        DeepColdArchive), ``server_side_encryption`` (AES256, KMS, SM4; ``sse_kms_key_id`` with
+        KMS), ``tagging``, ``cache_control``, ``content_disposition``; ``forbid_overwrite``
+        refuses to replace an existing object (checked again at Complete).
+
         Initiate is not idempotent: it is sent again only when it provably never reached OSS;
         any other lost answer raises with ``maybe_applied`` (see ``transfer`` for recovery)."""
-        hdrs = dict(headers or {})
-        hdrs["Content-Type"] = content_type or "application/octet-stream"
-        for name, value in (metadata or {}).items():
-            hdrs[f"x-oss-meta-{name}"] = str(value)
-        if storage_class:
-            hdrs["x-oss-storage-class"] = storage_class
-        if server_side_encryption:
-            hdrs["x-oss-server-side-encryption"] = server_side_encryption
-        if tagging:
-            hdrs["x-oss-tagging"] = tagging if isinstance(tagging, str) else urlencode(tagging)
-        if forbid_overwrite is not None:
-            hdrs["x-oss-forbid-overwrite"] = "true" if forbid_overwrite else "false"
+        hdrs = object_headers(
+            content_type=content_type,
+            metadata=metadata,
+            storage_class=storage_class,
+            server_side_encryption=server_side_encryption,
+            sse_kms_key_id=sse_kms_key_id,
+            tagging=tagging,
+            forbid_overwrite=forbid_overwrite,
+            cache_control=cache_control,
+            content_disposition=content_disposition,
+            headers=headers,
+        )
         resp = self._send(
             "InitiateMultipartUpload",
             "POST",
@@ -610,13 +655,15 @@ class OSSClient:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        **options: Any,
     ) -> ObjectInfo:
+        """One verified PUT (Content-MD5, then the server's CRC-64 compared); ``options`` are the
+        object options of :meth:`start_multipart_upload` (storage class, encryption, tags ...)."""
         body = data if isinstance(data, bytes) else bytes(data)
-        hdrs = dict(headers or {})
-        hdrs["Content-Type"] = content_type or "application/octet-stream"
+        hdrs = object_headers(
+            content_type=content_type, metadata=metadata, headers=headers, **options
+        )
         hdrs["Content-MD5"] = md5_base64(body)
-        for name, value in (metadata or {}).items():
-            hdrs[f"x-oss-meta-{name}"] = str(value)
         resp = self._send("PutObject", "PUT", bucket, key, headers=hdrs, body=body)
         server_crc = _crc_header(resp)
         local_crc = crc64(body)

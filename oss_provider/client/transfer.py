@@ -63,6 +63,7 @@ from oss_provider.client.plan import (
 )
 from oss_provider.client.progress import ProgressCallback, TransferProgress
 from oss_provider.client.runner import DEFAULT_PART_RETRIES, PartRunner, validate_part_retries
+from oss_provider.client.single_put import put_whole, read_head
 from oss_provider.client.sources import Source, StreamSource, open_source
 from oss_provider.client.validation import (
     validate_bucket_name,
@@ -158,8 +159,10 @@ def upload(
     part_retries: int = DEFAULT_PART_RETRIES,
     initiate_kwargs: dict[str, Any] | None = None,
     content_md5: bool = True,
+    multipart_threshold: int | None = None,
 ) -> CompletedObject:
-    """Upload ``source`` to ``oss://bucket/key`` as a parallel, verified multipart upload.
+    """Upload ``source`` to ``oss://bucket/key``: one verified PUT below ``multipart_threshold``,
+    else a parallel, verified, resumable multipart upload.
 
     :param source: a path, ``file://`` / fsspec URL, ``ObjectStoragePath``, ``oss://`` URL
         (copied server-side), bytes, a binary stream, or a :class:`Source`.
@@ -182,6 +185,9 @@ def upload(
     :param content_md5: send ``Content-MD5`` with each part, so OSS refuses a corrupted part
         before storing it (default). ``False`` saves about 1 s of CPU per GiB; every part's CRC-64
         and the whole object's are still checked, and a mismatched part is sent again.
+    :param multipart_threshold: sources smaller than this many bytes go up in one PUT (one
+        request, same Content-MD5 and CRC-64 checks); default: the part size. ``0`` always uses
+        multipart. A server-side copy always uses UploadPartCopy.
     :returns: the completed object, with its ETag, size and CRC-64.
     """
     validate_bucket_name(bucket)
@@ -202,6 +208,13 @@ def upload(
                 options["content_type"] = getattr(src, "content_type", None)
             if options["metadata"] is None:
                 options["metadata"] = getattr(src, "metadata", None) or None
+        small = _small_object(src, part_size, multipart_threshold)
+        if small is not None:
+            data, src_for_parts = small
+            if data is not None or src_for_parts is None:
+                tracker = _progress_for(progress, src.size, f"oss://{bucket}/{key}")
+                return put_whole(client, bucket, key, src, options, tracker, data)
+            src = src_for_parts
         writer = Writer.of(owner or default_owner(src), options)
         if src.is_stream:
             abort_on_failure = True
@@ -225,6 +238,30 @@ def upload(
     finally:
         if owned:
             src.close()
+
+
+def _small_object(
+    src: Source, part_size: int | None, threshold: int | None
+) -> tuple[bytes | None, Source | None] | None:
+    """None: multipart. ``(None, None)``: one PUT of a sized source. ``(bytes, None)``: one PUT
+    of a short stream, already read. ``(None, stream)``: multipart of a stream whose first
+    bytes were read (and are served again)."""
+    if src.server_side_copy:
+        return None
+    if threshold is None:
+        threshold = part_size or (
+            choose_part_size(src.size, max_parts=MAX_DATA_PARTS) if src.size else DEFAULT_PART_SIZE
+        )
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+        raise ValueError(
+            f"multipart_threshold must be a whole number of bytes >= 0, got {threshold!r}"
+        )
+    if threshold == 0:
+        return None
+    if src.size is not None:
+        return (None, None) if src.size < threshold else None
+    head, rest = read_head(src, threshold)
+    return (head, None) if head is not None else (None, rest)
 
 
 class _Upload:

@@ -126,10 +126,7 @@ class OSSFileSystem(AbstractFileSystem):
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         bucket, key = self.split_path(path)
         if key:
-            try:
-                entry = self.info(path)
-            except FileNotFoundError:
-                raise
+            entry = self.info(path)  # FileNotFoundError when neither object nor folder
             if entry["type"] == "file":
                 return [entry] if detail else [entry["name"]]
         prefix = f"{key.rstrip('/')}/" if key else ""

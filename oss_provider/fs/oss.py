@@ -10,8 +10,10 @@ schemes = ["oss"]
 
 def get_fs(conn_id: str | None, storage_options: dict[str, Any] | None = None) -> Any:
     """An :class:`~oss_provider.fs.filesystem.OSSFileSystem` with the client of ``conn_id``
-    (default ``oss_multipart_default``); ``storage_options`` may set ``part_size`` and
-    ``concurrency`` for writes (default: the connection's transfer extras, else 8 MiB and 8)."""
+    (default ``oss_multipart_default``). Writes use the connection's ``part_size`` /
+    ``concurrency`` extras (else 8 MiB and 8); ``storage_options`` or ``open("wb", part_size=...,
+    concurrency=...)`` override them (Airflow 3.3's ObjectStoragePath passes no storage options
+    here, so use the extras or ``open``)."""
     from oss_provider.fs.filesystem import OSSFileSystem
     from oss_provider.hooks.oss_multipart import OSSMultipartHook
 

@@ -1,6 +1,6 @@
 """A writable file object for ``oss://`` paths: small objects in one verified PUT, larger ones
 streamed into the parallel multipart engine through a bounded pipe, so memory stays at about
-``(concurrency + 2) x part_size`` however much is written."""
+``(concurrency + 3) x part_size`` however much is written."""
 
 from __future__ import annotations
 
@@ -58,16 +58,19 @@ class _Pipe:
                 if self._buffered >= n > 0 or self._eof:
                     break
                 self._cond.wait(1.0)
-            out = bytearray()
-            while self._chunks and (n < 0 or len(out) < n):
+            pieces: list[bytes] = []
+            got = 0
+            while self._chunks and (n < 0 or got < n):
                 chunk = self._chunks.popleft()
-                take = len(chunk) if n < 0 else min(len(chunk), n - len(out))
-                out += chunk[:take]
+                take = len(chunk) if n < 0 else min(len(chunk), n - got)
                 if take < len(chunk):
                     self._chunks.appendleft(chunk[take:])
+                    chunk = chunk[:take]
+                pieces.append(chunk)
+                got += take
                 self._buffered -= take
             self._cond.notify_all()
-            return bytes(out)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 class OSSObjectWriter(io.RawIOBase):
@@ -114,7 +117,7 @@ class OSSObjectWriter(io.RawIOBase):
         return len(view)
 
     def _start(self) -> None:
-        self._pipe = _Pipe(limit=2 * self.part_size)
+        self._pipe = _Pipe(limit=self.part_size)
         self._pipe.put(bytes(self._buffer))
         self._buffer = bytearray()
         self._thread = threading.Thread(
