@@ -229,3 +229,54 @@ def test_upload_part_batch_resumes_within_its_range(
         transfer.upload_part_batch(
             oss_client, oss_bucket, "k", upload_id, str(path), parts, fingerprint=b["fingerprint"]
         )
+
+
+@pytest.mark.parametrize("kind", ["path", "bytes", "stream"])
+def test_a_source_below_the_threshold_is_one_verified_put(
+    oss_emulator, oss_client, oss_bucket, tmp_path, kind
+):
+    data = _data(10 * 1024, seed=len(kind))
+    (tmp_path / "small.bin").write_bytes(data)
+    source = {
+        "path": str(tmp_path / "small.bin"),
+        "bytes": data,
+        "stream": io.BytesIO(data),
+    }[kind]
+    oss_emulator.reset_stats()
+    done = transfer.upload(
+        oss_client, oss_bucket, "small", source, metadata={"k": "v"},
+        initiate_kwargs={"storage_class": "IA"},
+    )  # fmt: skip
+    requests = oss_emulator.stats()["requests"]
+    assert requests == {"PutObject": 1}  # no listing, no Initiate, no parts, no Complete
+    head = oss_client.head_object(oss_bucket, "small")
+    assert done.crc64 == head.crc64 == crc64(data) and head.metadata == {"k": "v"}
+
+
+def test_a_stream_longer_than_the_threshold_is_multipart_from_its_first_byte(
+    oss_emulator, oss_client, oss_bucket
+):
+    data = _data(3 * P + 5, seed=12)
+    oss_emulator.reset_stats()
+    done = transfer.upload(oss_client, oss_bucket, "long", io.BytesIO(data), part_size=P)
+    assert done.crc64 == crc64(data)
+    assert oss_client.get_object(oss_bucket, "long") == data
+    assert oss_emulator.stats()["requests"].get("PutObject", 0) == 0
+
+
+def test_the_whole_upload_operator_takes_a_threshold(oss_conn_env, oss_emulator, tmp_path):
+    from oss_provider.operators.upload import OSSMultipartUploadOperator
+
+    data = _data(2 * P, seed=13)
+    (tmp_path / "s.bin").write_bytes(data)
+    oss_emulator.reset_stats()
+    OSSMultipartUploadOperator(
+        task_id="u", key="thr/one.bin", source=str(tmp_path / "s.bin"), multipart_threshold="0",
+        part_size=str(P),
+    ).execute({})  # fmt: skip
+    assert oss_emulator.stats()["requests"].get("CompleteMultipartUpload") == 1
+    oss_emulator.reset_stats()
+    OSSMultipartUploadOperator(
+        task_id="u", key="thr/two.bin", source=str(tmp_path / "s.bin")
+    ).execute({})
+    assert oss_emulator.stats()["requests"] == {"PutObject": 1}

@@ -258,8 +258,10 @@ def _small_object(
         )
     if threshold == 0:
         return None
-    if src.size is not None:
-        return (None, None) if src.size < threshold else None
+    if not src.is_stream:
+        return (None, None) if src.size is not None and src.size < threshold else None
+    if src.size is not None and src.size >= threshold:
+        return None
     head, rest = read_head(src, threshold)
     return (head, None) if head is not None else (None, rest)
 

@@ -42,6 +42,8 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
     :param source: path, ``file://`` / fsspec URL, ``ObjectStoragePath``, ``oss://bucket/key``
         (server-side copy) (templated)
     :param part_size: bytes per part; default 8 MiB, grown to fit 10,000 parts (templated)
+    :param multipart_threshold: sources below this many bytes go up in one PUT; default one part
+        size, ``0`` always multipart (templated)
     :param concurrency: parts in flight; memory <= concurrency x part size (templated)
     :param resume: continue this task instance's own in-progress upload (templated)
     :param content_type: the object's Content-Type; a copy from ``oss://`` keeps the source's
@@ -68,6 +70,7 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
         "source",
         "source_conn_id",
         "part_size",
+        "multipart_threshold",
         "concurrency",
         "resume",
         "content_type",
@@ -84,6 +87,7 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
         source: Any,
         bucket_name: str | None = None,
         part_size: int | str | None = None,
+        multipart_threshold: int | str | None = None,
         concurrency: int | str | None = None,
         resume: bool | str = True,
         content_type: str | None = None,
@@ -102,6 +106,7 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
         super().__init__(key=key, bucket_name=bucket_name, oss_conn_id=oss_conn_id, **kwargs)
         self.source = source
         self.part_size = part_size
+        self.multipart_threshold = multipart_threshold
         self.concurrency = concurrency
         self.resume = resume
         self.content_type = content_type
@@ -123,6 +128,7 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
             key,
             bucket,
             part_size=as_int("part_size", self.part_size, minimum=1),
+            multipart_threshold=as_int("multipart_threshold", self.multipart_threshold),
             concurrency=as_int("concurrency", self.concurrency, minimum=1),
             resume=as_bool("resume", self.resume),
             owner=task_owner(context),
