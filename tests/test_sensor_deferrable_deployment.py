@@ -82,7 +82,9 @@ def test_deferred_sensor_resumes_when_the_triggerer_sees_the_object(tmp_path):
             client.put_object("test-bucket", key, data)
             head = client.head_object("test-bucket", key)
 
-        assert deploy.wait_for_run(DAG_ID, run_id, timeout=120) == "success", deploy.log_tail()
+        state = deploy.wait_for_run(DAG_ID, run_id, timeout=120)
+        task_logs = "".join(p.read_text(errors="replace") for p in deploy.task_log_files())
+        assert state == "success", f"{deploy.log_tail()}\n--- task logs ---\n{task_logs[-6000:]}"
         meta = xcom_value(deploy, DAG_ID, run_id, "wait")
         assert meta == {
             "bucket": "test-bucket",
@@ -92,7 +94,6 @@ def test_deferred_sensor_resumes_when_the_triggerer_sees_the_object(tmp_path):
             "crc64": crc64(data),
             "last_modified": head.last_modified.isoformat(),
         }
-        logs = "".join(p.read_text(errors="replace") for p in deploy.task_log_files())
         # the trigger's own lines (routed into the task's log) and then the resumed task's
-        assert f'"event":"Found oss://test-bucket/{key}"' in logs, logs[-3000:]
-        assert f"Found oss://test-bucket/{key} (from the triggerer)" in logs, logs[-3000:]
+        assert f'"event":"Found oss://test-bucket/{key}"' in task_logs, task_logs[-3000:]
+        assert f"Found oss://test-bucket/{key} (from the triggerer)" in task_logs, task_logs[-3000:]
