@@ -72,8 +72,12 @@ class PartRunner:
         content_md5: bool = True,
         max_parts: int = MAX_PARTS,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: threading.Semaphore | None = None,
     ) -> None:
         self.max_parts = max_parts
+        # a bound shared with other transfers (many files): one slot per part in flight, taken
+        # after this runner's own slot and released with it
+        self.limiter = limiter
         self.client = client
         self.content_md5 = content_md5
         self.bucket = bucket
@@ -112,14 +116,14 @@ class PartRunner:
                 try:
                     data = stream.read_next(part_size)
                 except BaseException as error:  # noqa: BLE001 - recorded, re-raised by _finish
-                    self._slots.release()
+                    self._release()
                     self._fail(error)
                     break
                 if not data and number > first_part:
-                    self._slots.release()
+                    self._release()
                     break
                 if number > self.max_parts:
-                    self._slots.release()
+                    self._release()
                     self._fail(
                         ValueError(
                             f"{stream.description} is longer than {self.max_parts:,} parts of "
@@ -139,17 +143,30 @@ class PartRunner:
     # ---- scheduling
 
     def _reserve(self) -> bool:
-        while not self._slots.acquire(timeout=0.5):
-            if self._failed.is_set():
-                return False
-        if self._failed.is_set():
+        if not self._acquire(self._slots):
+            return False
+        if self.limiter is not None and not self._acquire(self.limiter):
             self._slots.release()
             return False
         return True
 
+    def _acquire(self, slots: threading.Semaphore) -> bool:
+        while not slots.acquire(timeout=0.5):
+            if self._failed.is_set():
+                return False
+        if self._failed.is_set():
+            slots.release()
+            return False
+        return True
+
+    def _release(self) -> None:
+        if self.limiter is not None:
+            self.limiter.release()
+        self._slots.release()
+
     def _submit(self, pool: ThreadPoolExecutor, fn: Callable[..., UploadedPart], *args: Any):
         future: Future[UploadedPart] = pool.submit(self._guard, fn, *args)
-        future.add_done_callback(lambda _f: self._slots.release())
+        future.add_done_callback(lambda _f: self._release())
 
     def _guard(self, fn: Callable[..., UploadedPart], spec: PartSpec, *args: Any) -> None:
         if self._failed.is_set():

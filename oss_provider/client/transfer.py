@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -160,6 +161,7 @@ def upload(
     initiate_kwargs: dict[str, Any] | None = None,
     content_md5: bool = True,
     multipart_threshold: int | None = None,
+    limiter: threading.Semaphore | None = None,
 ) -> CompletedObject:
     """Upload ``source`` to ``oss://bucket/key``: one verified PUT below ``multipart_threshold``,
     else a parallel, verified, resumable multipart upload.
@@ -188,6 +190,9 @@ def upload(
     :param multipart_threshold: sources smaller than this many bytes go up in one PUT (one
         request, same Content-MD5 and CRC-64 checks); default: the part size. ``0`` always uses
         multipart. A server-side copy always uses UploadPartCopy.
+    :param limiter: a semaphore shared with other transfers (``client.files``): each part in
+        flight also holds one of its slots, so many uploads together keep one bound on requests
+        and part buffers.
     :returns: the completed object, with its ETag, size and CRC-64.
     """
     validate_bucket_name(bucket)
@@ -234,6 +239,7 @@ def upload(
             abort_on_failure=abort_on_failure,
             part_retries=part_retries,
             content_md5=content_md5,
+            limiter=limiter,
         ).run()
     finally:
         if owned:
@@ -280,6 +286,7 @@ class _Upload:
         self.abort_on_failure: bool = opts["abort_on_failure"]
         self.part_retries: int = opts["part_retries"]
         self.content_md5: bool = opts["content_md5"]
+        self.limiter: threading.Semaphore | None = opts.get("limiter")
         self.where = f"oss://{bucket}/{key}"
 
     def run(self) -> CompletedObject:
@@ -375,6 +382,7 @@ class _Upload:
             part_retries=self.part_retries,
             content_md5=self.content_md5,
             max_parts=MAX_DATA_PARTS,
+            limiter=self.limiter,
         )
         try:
             if isinstance(src, StreamSource):

@@ -493,6 +493,52 @@ class OSSMultipartHook(BaseHook):
         "last_modified"}`` dicts."""
         return self.get_client().list_objects(self.get_bucket_name(bucket_name), prefix=prefix)
 
+    # -- many objects (OSSUploadFilesOperator, OSSPlanUploadFilesOperator) -------------------
+    @_translating
+    def upload_files(
+        self,
+        source: Any,
+        prefix: str = "",
+        bucket_name: str | None = None,
+        *,
+        part_size: int | None = None,
+        concurrency: int | None = None,
+        **options: Any,
+    ):
+        """Upload a directory, glob or remote prefix under ``prefix`` with one shared bound on
+        requests and memory; returns a ``FilesReport`` (options: those of
+        :func:`oss_provider.client.files.upload_files`). A failed file raises after the others
+        are done, retryable when its failure was."""
+        from oss_provider.client.files import upload_files
+
+        settings = self._transfer_settings(part_size=part_size, concurrency=concurrency)
+        options.setdefault("content_md5", settings.get("content_md5", True))
+        return upload_files(
+            self.get_client(), self._bucket(bucket_name), self._source(source), prefix=prefix,
+            part_size=settings.get("part_size"), concurrency=settings.get("concurrency"),
+            **options,
+        )  # fmt: skip
+
+    @_translating
+    def plan_upload_files(
+        self,
+        source: Any,
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        batches: int | None = None,
+        max_batches: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Split the files of ``source`` into at most ``max_batches`` (1024) batches balanced by
+        bytes: ``[{"batch", "files", "count", "bytes"}, ...]``."""
+        from oss_provider.client import files
+        from oss_provider.client.plan import MAX_BATCHES
+
+        listed = files.list_files(self._source(source), include=include, exclude=exclude)
+        return files.plan_file_batches(
+            listed.entries, batches=batches, max_batches=max_batches or MAX_BATCHES
+        )
+
     # -- lifecycle ---------------------------------------------------------------------------
     @_translating
     def ensure_abort_multipart_lifecycle(
