@@ -31,6 +31,7 @@ PROVIDER_INFO: dict = {
                 "oss_provider.operators.multipart",
                 "oss_provider.operators.upload",
                 "oss_provider.operators.cleanup",
+                "oss_provider.operators.files",
             ],
         }
     ],
