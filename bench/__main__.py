@@ -1,4 +1,4 @@
-"""``python -m bench``: every scenario (B1..B5) against the official SDKs; ``--smoke``: tiny sizes.
+"""``python -m bench``: every scenario (B1..B6) against the official SDKs; ``--smoke``: tiny sizes.
 
 Writes ``bench/RESULTS.md`` and ``bench/results.png`` (a smoke run writes files only when ``--out``
 says where), prints the table, and exits non-zero if a tool failed.
@@ -27,6 +27,7 @@ SCENARIOS = {
     "B3": "bench.b3_stream",
     "B4": "bench.b4_cleanup",
     "B5": "bench.b5_airflow",
+    "B6": "bench.b6_files",
 }
 
 FULL = {
@@ -43,6 +44,12 @@ FULL = {
     "b4_latency_ms": 20,
     "b5_parts": 10_000,
     "b5_part": 100 * 1024,  # the OSS minimum part size: 10,000 parts = 977 MiB
+    "b6_files": 2000,
+    "b6_small_max": 16 * MiB,
+    "b6_big_files": 4,
+    "b6_big_size": 256 * MiB,
+    "b6_part": 8 * MiB,
+    "b6_conc": 16,
 }
 SMOKE = {
     "b1_size": 3 * MiB,
@@ -58,6 +65,12 @@ SMOKE = {
     "b4_latency_ms": 20,
     "b5_parts": 12,
     "b5_part": 100 * 1024,
+    "b6_files": 40,
+    "b6_small_max": 64 * 1024,
+    "b6_big_files": 1,
+    "b6_big_size": 1 * MiB,
+    "b6_part": 256 * 1024,
+    "b6_conc": 4,
 }
 
 
