@@ -37,17 +37,20 @@ def test_bench_smoke_runs_every_scenario(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     results = json.loads(raw.read_text())
-    assert [r["key"] for r in results] == ["B1", "B2", "B3", "B4", "B5"]
+    assert [r["key"] for r in results] == ["B1", "B2", "B3", "B4", "B5", "B6"]
     tools = {r["key"]: {row["tool"] for row in r["rows"]} for r in results}
     assert tools["B1"] == {"oss_provider", "oss2", "oss-v2", "bare PUT", "ours, no MD5"}
     assert tools["B2"] == {"oss_provider", "oss2", "oss-v2"}
     assert tools["B3"] == {"oss_provider", "oss-v2"}
     assert tools["B4"] == {"oss_provider", "oss2"}
     assert tools["B5"] == {"oss_provider"}
+    assert tools["B6"] == {
+        f"{tool}{run}" for tool in ("oss_provider", "oss2", "oss-v2") for run in ("", ", 90% same")
+    }
     for r in results:
         for row in r["rows"]:
             assert row["ok"], (r["key"], row["tool"], row["error"])
@@ -56,8 +59,11 @@ def test_bench_smoke_runs_every_scenario(tmp_path: Path) -> None:
     b4 = {row["tool"]: row["extra"] for row in results[3]["rows"]}
     assert b4["oss2"]["aborted"] == b4["oss_provider"]["aborted"] == 40
     assert results[4]["rows"][0]["extra"]["xcom_bytes"] > 0
+    b6 = {row["tool"]: row["extra"] for row in results[5]["rows"]}
+    assert b6["oss_provider"]["PUT+HEAD/small file"] == 1.0  # one request per small file
+    assert b6["oss_provider, 90% same"]["skipped"] > 0
     md = (out / "RESULTS.md").read_text()
-    for key in ("B1", "B2", "B3", "B4", "B5", "## Machine", "oss2 ", "SMOKE RUN"):
+    for key in ("B1", "B2", "B3", "B4", "B5", "B6", "## Machine", "oss2 ", "SMOKE RUN"):
         assert key in md
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "ratio ours/best peer" in proc.stdout
