@@ -47,6 +47,7 @@ from oss_provider.client.errors import (
     OSSClientError,
     is_retryable,
 )
+from oss_provider.client.memory import release_large_buffers
 from oss_provider.client.plan import DEFAULT_PART_SIZE, MAX_BATCHES, validate_concurrency
 from oss_provider.client.progress import (
     DEFAULT_LOG_INTERVAL,
@@ -427,16 +428,26 @@ class FilesReport:
 # --------------------------------------------------------------------------- checks
 
 
-def _local_digest(path: str, want_md5: bool) -> tuple[str | None, int]:
-    """MD5 (upper-case hex, when asked) and CRC-64 of a file, read in 4 MiB blocks."""
+_digest_buffers = threading.local()
+
+
+def _local_digest(path: str, want_md5: bool) -> tuple[str | None, int | None]:
+    """The MD5 (upper-case hex) of a file when ``want_md5`` (a single-PUT object's ETag is its
+    MD5), else its CRC-64; read into one reused 4 MiB buffer (no allocation per block)."""
     md5 = hashlib.md5() if want_md5 else None
     crc = 0
+    buffer = getattr(_digest_buffers, "buffer", None)
+    if buffer is None:  # one per thread, reused for every file it checks
+        buffer = _digest_buffers.buffer = bytearray(_READ_BLOCK)
+    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as f:
-        while block := f.read(_READ_BLOCK):
-            crc = crc64(block, crc)
+        while n := f.readinto(buffer):
+            block = view[:n]
             if md5 is not None:
                 md5.update(block)
-    return (md5.hexdigest().upper() if md5 else None), crc
+            else:
+                crc = crc64(block, crc)
+    return (md5.hexdigest().upper(), None) if md5 is not None else (None, crc)
 
 
 def _plain_md5(etag: str | None) -> str | None:
@@ -522,6 +533,7 @@ def upload_files(
         prefix, concurrency, format_bytes(threshold), format_bytes(part),
         f"; {len(existing)} objects already under the prefix" if existing else "",
     )  # fmt: skip
+    release_large_buffers()  # small files' bodies too (see client.memory)
     job = _Job(
         client, bucket, prefix, fileset, existing, progress,
         skip_unchanged=skip_unchanged, forbid_overwrite=forbid_overwrite,
@@ -637,6 +649,13 @@ class _Job:
             info = self.client.put_object(self.bucket, key, data, **options)
         return {"etag": info.etag, "crc64": info.crc64}
 
+    @property
+    def _part_threads(self) -> int:
+        """Threads of one big file's part runner: the shared limiter is the real bound, and
+        up to 4 big files run at once, so more threads would only idle (and each thread's
+        allocator arena keeps freed part buffers, raising RSS)."""
+        return max(2, self.concurrency // 4)
+
     def _multipart(self, entry: FileEntry, key: str, tracker: TransferProgress) -> dict[str, Any]:
         from oss_provider.client.transfer import upload
 
@@ -644,7 +663,7 @@ class _Job:
         with self.fileset.open(entry, self.client) as src:
             done = upload(
                 self.client, self.bucket, key, src,
-                part_size=self.part_size, concurrency=self.concurrency, resume=self.resume,
+                part_size=self.part_size, concurrency=self._part_threads, resume=self.resume,
                 owner=f"{self.owner}:{entry.rel}" if self.owner else None,
                 content_type=options.pop("content_type"), metadata=options.pop("metadata"),
                 initiate_kwargs=options or None, progress=tracker, abort_on_failure=True,
