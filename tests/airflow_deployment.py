@@ -339,6 +339,7 @@ def delete_redis_queue(queue: str) -> None:
 # -- what every deployment test checks ---------------------------------------------------------
 ROOT_DAGS = pathlib.Path(__file__).resolve().parents[1] / "dags"
 UPLOAD_DAG = "example_oss_multipart_upload"
+DIRECTORY_DAG = "example_oss_upload_directory"
 CLEANUP_DAG = "example_oss_abort_stale_uploads"
 PART_SIZE = 256 * 1024
 
@@ -376,6 +377,7 @@ def deployment_checks(
     *,
     batches: int,
     extra_upload_conf: dict | None = None,
+    directory: bool = False,
 ) -> dict:
     """Upload a file through the example DAG and sweep stale uploads; assert bytes and report."""
     from oss_provider.client.api import OSSClient
@@ -394,13 +396,27 @@ def deployment_checks(
     source.write_bytes(data)
     key = f"deploy/{secrets.token_hex(4)}.bin"
 
-    deploy.wait_for_dags([UPLOAD_DAG, CLEANUP_DAG])
+    deploy.wait_for_dags([UPLOAD_DAG, CLEANUP_DAG] + ([DIRECTORY_DAG] if directory else []))
     conf = {"source": str(source), "key": key, "part_size": PART_SIZE, "batches": batches,
             "concurrency": 2, **(extra_upload_conf or {})}  # fmt: skip
     upload_run = deploy.trigger(UPLOAD_DAG, conf)
     assert deploy.wait_for_run(UPLOAD_DAG, upload_run) == "success", deploy.log_tail()
     assert client.get_object(bucket, key) == data
     assert client.head_object(bucket, key).crc64 == crc64(data)
+
+    if directory:  # the directory DAG: plan, mapped batches, summary
+        tree = workdir / "tree"
+        files = {f"d{i % 3}/sub/f{i}.bin": os.urandom(1000 + i) for i in range(24)}
+        files["big/one.bin"] = os.urandom(2 * PART_SIZE + 7)
+        for rel, body in files.items():
+            (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tree / rel).write_bytes(body)
+        dir_conf = {"source": str(tree), "prefix": "deploy-dir", "batches": 3, "concurrency": 4}
+        dir_run = deploy.trigger(DIRECTORY_DAG, dir_conf)
+        assert deploy.wait_for_run(DIRECTORY_DAG, dir_run) == "success", deploy.log_tail()
+        for rel, body in files.items():
+            assert client.get_object(bucket, f"deploy-dir/{rel}") == body, rel
+        assert not [u for u in client.iter_multipart_uploads(bucket, prefix="deploy-dir/")]
 
     # the uploads above are now 700 s old by the server's clock (the worker's clock disagrees)
     emulator.set_clock_offset(700)

@@ -26,7 +26,7 @@ def test_local_executor_runs_both_example_dags(tmp_path):
     ):
         deploy.migrate()
         deploy.start_core()
-        deployment_checks(deploy, emulator, tmp_path, batches=4)
+        deployment_checks(deploy, emulator, tmp_path, batches=4, directory=True)
         groups = [p.pid for p in deploy.processes.values()]
     assert all(group_is_gone(pid) for pid in groups)
     assert not os.path.exists(deploy.home)
