@@ -396,7 +396,7 @@ def test_a_retried_airflow_task_resumes_its_own_upload_beside_another_run(tmp_pa
     sources = {name: _source(tmp_path, f"{name}.bin", data) for name, data in datas.items()}
     key = "airflow/shared.bin"
     with (
-        EmulatorServer(latency_ms=150) as emulator,
+        EmulatorServer() as emulator,
         AirflowDeployment(
             dags, extra_env={"AIRFLOW_CONN_OSS_MULTIPART_DEFAULT": emulator.connection_uri_json()}
         ) as deploy,
@@ -416,8 +416,10 @@ def test_a_retried_airflow_task_resumes_its_own_upload_beside_another_run(tmp_pa
                 "--task-params", json.dumps({"source": sources[run]}),
             )  # fmt: skip
 
+        # the first try's parts land slowly (0.4 s each), so the kill finds it mid-upload
+        emulator.fail_next(20, "slow", "UploadPart", delay_seconds=0.4)
         task("a_first_try", "a")
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         stored: dict[str, int] = {}
         while time.monotonic() < deadline and not any(n >= 3 for n in stored.values()):
             time.sleep(0.1)
@@ -430,6 +432,7 @@ def test_a_retried_airflow_task_resumes_its_own_upload_beside_another_run(tmp_pa
         kept = _data_parts(client, "test-bucket", key)[a_upload]
         assert 3 <= kept < parts
 
+        emulator.clear_faults()
         emulator.reset_stats()
         task("a_retry", "a")
         task("b", "b")
