@@ -140,6 +140,13 @@ OBJECT_OPTIONS = (
 )
 
 
+def store_object_options(owner: Any, arguments: Mapping[str, Any]) -> None:
+    """Keep the object options among an operator's constructor ``arguments`` as attributes
+    (template fields, rendered before ``execute``)."""
+    for name in OBJECT_OPTIONS:
+        setattr(owner, name, arguments.get(name))
+
+
 def as_object_options(owner: Any) -> dict[str, Any]:
     """The object options an operator holds (rendered), coerced; unset ones left out."""
     out: dict[str, Any] = {}

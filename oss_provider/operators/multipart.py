@@ -41,6 +41,7 @@ from oss_provider.operators._args import (
     as_str,
     is_none,
     source_arg,
+    store_object_options,
 )
 from oss_provider.operators.base import (
     DEFAULT_CONN_ID,
@@ -114,13 +115,7 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
         super().__init__(key=key, bucket_name=bucket_name, oss_conn_id=oss_conn_id, **kwargs)
         self.content_type = content_type
         self.metadata = metadata
-        self.forbid_overwrite = forbid_overwrite
-        self.storage_class = storage_class
-        self.server_side_encryption = server_side_encryption
-        self.sse_kms_key_id = sse_kms_key_id
-        self.tagging = tagging
-        self.cache_control = cache_control
-        self.content_disposition = content_disposition
+        store_object_options(self, locals())
 
     def run_step(self, context: Context) -> dict[str, str]:
         bucket, key = self._target()

@@ -14,6 +14,7 @@ from oss_provider.operators._args import (
     as_object_options,
     as_str,
     source_arg,
+    store_object_options,
 )
 from oss_provider.operators.base import (
     DEFAULT_CONN_ID,
@@ -112,13 +113,7 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
         self.content_type = content_type
         self.metadata = metadata
         self.source_conn_id = source_conn_id
-        self.forbid_overwrite = forbid_overwrite
-        self.storage_class = storage_class
-        self.server_side_encryption = server_side_encryption
-        self.sse_kms_key_id = sse_kms_key_id
-        self.tagging = tagging
-        self.cache_control = cache_control
-        self.content_disposition = content_disposition
+        store_object_options(self, locals())
 
     def run_step(self, context: Context) -> dict[str, Any]:
         bucket, key = self._target()
