@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Callable, Iterable
 from typing import TypeVar
-
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 
 from .clock import iso_date
 from .errors import ServiceError, invalid_argument
@@ -18,11 +14,12 @@ from .objects import (
     _int_param,
     acl_document,
     owner_element,
-    too_large,
+    parse_xml_root,
+    read_xml_body,
 )
 from .responses import XML_DECLARATION, E, Raw, document, quoted_etag, url_encode
 from .store import Store
-from .wire import Request, Response, parse_content_md5
+from .wire import Request, Response
 
 MAX_LIFECYCLE_XML = 1024 * 1024
 MAX_DELETE_XML = 2 * 1024 * 1024
@@ -277,27 +274,15 @@ def delete_multiple(store: Store, req: Request) -> Response:
     """DeleteMultipleObjects (``POST /?delete``): quiet or verbose, Content-MD5 required."""
     encode = _encoding(req)
     store.get_bucket(req.bucket)
-    if req.body.length is not None and req.body.length > MAX_DELETE_XML:
-        raise too_large()
-    raw_md5 = req.header("content-md5")
-    body = req.body.read_all(MAX_DELETE_XML, too_large)
-    if raw_md5 is None:
-        raise ServiceError(
-            "InvalidRequest",
-            "Missing required header for this request: Content-MD5.",
-            status=400,
-            ec="0016-00000606",
-        )
-    expected = parse_content_md5(raw_md5)
-    if expected is not None and hashlib.md5(body).digest() != expected:
-        raise ServiceError("InvalidDigest", ec="0016-00000607")
+    missing = ServiceError(
+        "InvalidRequest",
+        "Missing required header for this request: Content-MD5.",
+        status=400,
+        ec="0016-00000606",
+    )
+    body = read_xml_body(req, MAX_DELETE_XML, "0016-00000607", missing_md5=missing)
     malformed = ServiceError("MalformedXML", ec="0016-00000608")
-    try:
-        root = SafeET.fromstring(body, forbid_dtd=True)
-    except (SafeET.ParseError, DefusedXmlException, ValueError):
-        raise malformed from None
-    if root.tag != "Delete":
-        raise malformed
+    root = parse_xml_root(body, "Delete", malformed)
     quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
     keys = []
     for node in root.findall("Object"):
@@ -342,19 +327,10 @@ def get_bucket_acl(store: Store, req: Request) -> Response:
 
 def put_lifecycle(store: Store, req: Request) -> Response:
     store.get_bucket(req.bucket)
-    if req.body.length is not None and req.body.length > MAX_LIFECYCLE_XML:
-        raise too_large()
-    expected = parse_content_md5(req.header("content-md5"))
-    body = req.body.read_all(MAX_LIFECYCLE_XML, too_large)
-    if expected is not None and hashlib.md5(body).digest() != expected:
-        raise ServiceError("InvalidDigest", ec="0014-00000002")
+    body = read_xml_body(req, MAX_LIFECYCLE_XML, "0014-00000002")
     malformed = ServiceError("MalformedXML")
-    try:
-        root = SafeET.fromstring(body, forbid_dtd=True)
-    except (SafeET.ParseError, DefusedXmlException, ValueError):
-        raise malformed from None
-    rules = root.findall("Rule")
-    if root.tag != "LifecycleConfiguration" or not rules:
+    rules = parse_xml_root(body, "LifecycleConfiguration", malformed).findall("Rule")
+    if not rules:
         raise malformed
     for rule in rules:
         status = (rule.findtext("Status") or "").strip()

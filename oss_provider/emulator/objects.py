@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, unquote
 
 import defusedxml.ElementTree as SafeET
@@ -48,6 +49,35 @@ def owner_element() -> str:
 
 def too_large() -> ServiceError:
     return ServiceError("EntityTooLarge", headers={"Connection": "close"})
+
+
+def read_xml_body(
+    req: Request, limit: int, digest_ec: str, *, missing_md5: ServiceError | None = None
+) -> bytes:
+    """The body of an XML request (Complete, tagging, lifecycle, delete): at most ``limit``
+    bytes, checked against its Content-MD5 (``missing_md5``: raised when the header is absent,
+    for the calls that require it)."""
+    if req.body.length is not None and req.body.length > limit:
+        raise too_large()
+    raw_md5 = req.header("content-md5")
+    body = req.body.read_all(limit, too_large)
+    if raw_md5 is None and missing_md5 is not None:
+        raise missing_md5
+    expected = parse_content_md5(raw_md5)
+    if expected is not None and hashlib.md5(body).digest() != expected:
+        raise ServiceError("InvalidDigest", ec=digest_ec)
+    return body
+
+
+def parse_xml_root(body: bytes, tag: str, malformed: ServiceError) -> Any:
+    """The root element of a request body, which must be ``<tag>``; else ``malformed``."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (SafeET.ParseError, DefusedXmlException, ValueError):
+        raise malformed from None
+    if root.tag != tag:
+        raise malformed
+    return root
 
 
 def _object_headers(req: Request) -> tuple[str | None, dict[str, str], dict[str, str]]:
@@ -394,19 +424,10 @@ def get_tagging(store: Store, req: Request) -> Response:
 
 def put_tagging(store: Store, req: Request) -> Response:
     store.head(req.bucket, req.key)
-    if req.body.length is not None and req.body.length > MAX_TAGGING_XML:
-        raise too_large()
-    expected = parse_content_md5(req.header("content-md5"))
-    body = req.body.read_all(MAX_TAGGING_XML, too_large)
-    if expected is not None and hashlib.md5(body).digest() != expected:
-        raise ServiceError("InvalidDigest", ec="0010-00000002")
+    body = read_xml_body(req, MAX_TAGGING_XML, "0010-00000002")
     malformed = ServiceError("MalformedXML")
-    try:
-        root = SafeET.fromstring(body, forbid_dtd=True)
-    except (SafeET.ParseError, DefusedXmlException, ValueError):
-        raise malformed from None
-    tag_set = root.find("TagSet")
-    if root.tag != "Tagging" or tag_set is None:
+    tag_set = parse_xml_root(body, "Tagging", malformed).find("TagSet")
+    if tag_set is None:
         raise malformed
     pairs = []
     for tag in tag_set.findall("Tag"):
@@ -564,12 +585,7 @@ def _upload_part_copy(store: Store, req: Request, number: int, upload_id: str) -
 
 def _parse_complete(body: bytes) -> list[tuple[int, str]]:
     malformed = ServiceError("MalformedXML", ec="0042-00000205")
-    try:
-        root = SafeET.fromstring(body, forbid_dtd=True)
-    except (SafeET.ParseError, DefusedXmlException, ValueError):
-        raise malformed from None
-    if root.tag != "CompleteMultipartUpload":
-        raise malformed
+    root = parse_xml_root(body, "CompleteMultipartUpload", malformed)
     listed = []
     for part in root:
         if part.tag != "Part":
@@ -590,12 +606,7 @@ def complete(store: Store, req: Request) -> Response:
     upload_id = req.query.get("uploadId", "")
     encode = _encoding(req)
     store.get_upload(req.bucket, req.key, upload_id, ec="0042-00000002")
-    if req.body.length is not None and req.body.length > MAX_COMPLETE_XML:
-        raise too_large()
-    expected = parse_content_md5(req.header("content-md5"))
-    body = req.body.read_all(MAX_COMPLETE_XML, too_large)
-    if expected is not None and hashlib.md5(body).digest() != expected:
-        raise ServiceError("InvalidDigest", ec="0042-00000203")
+    body = read_xml_body(req, MAX_COMPLETE_XML, "0042-00000203")
     acl = check_object_acl(req.header("x-oss-object-acl"))
     complete_all = (req.header("x-oss-complete-all") or "").lower() == "yes"
     if complete_all:
