@@ -33,6 +33,7 @@ from oss_provider.operators._args import (
     as_str,
     is_none,
     source_arg,
+    store_object_options,
 )
 from oss_provider.operators.base import DEFAULT_CONN_ID, OSSBaseOperator, task_owner
 
@@ -164,7 +165,6 @@ class OSSUploadFilesOperator(OSSBaseOperator):
         self.batch = batch
         self.files = files
         self.skip_unchanged = skip_unchanged
-        self.forbid_overwrite = forbid_overwrite
         self.concurrency = concurrency
         self.part_size = part_size
         self.multipart_threshold = multipart_threshold
@@ -172,12 +172,7 @@ class OSSUploadFilesOperator(OSSBaseOperator):
         self.content_type = content_type
         self.metadata = metadata
         self.source_conn_id = source_conn_id
-        self.storage_class = storage_class
-        self.server_side_encryption = server_side_encryption
-        self.sse_kms_key_id = sse_kms_key_id
-        self.tagging = tagging
-        self.cache_control = cache_control
-        self.content_disposition = content_disposition
+        store_object_options(self, locals())
         self.max_rows = max_rows
 
     def run_step(self, context: Context) -> dict[str, Any]:
