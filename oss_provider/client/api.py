@@ -38,6 +38,7 @@ from oss_provider.client.models import (
     UploadInfo,
     UploadsPage,
 )
+from oss_provider.client.objects import iter_objects_pages
 from oss_provider.client.signing import decode_header_value, normalize_params, presign_params
 from oss_provider.client.validation import (
     validate_bucket_name,
@@ -685,30 +686,10 @@ class OSSClient:
     def list_objects(
         self, bucket: str, *, prefix: str | None = None, max_keys: int = 1000
     ) -> list[dict]:
-        """Every object under ``prefix`` (ListObjectsV2, all pages)."""
-        out: list[dict] = []
-        token: str | None = None
-        while True:
-            params: list[tuple[str, str | None]] = [
-                ("list-type", "2"),
-                ("encoding-type", "url"),
-                ("max-keys", str(_page_size(max_keys))),
-            ]
-            if prefix:
-                params.append(("prefix", prefix))
-            if token:
-                params.append(("continuation-token", token))
-            resp = self._send(
-                "ListObjectsV2",
-                "GET",
-                bucket,
-                params=params,
-                parse=lambda r: oss_xml.parse_list_objects(r.content),
-            )
-            entries, token = resp.parsed
-            out.extend(entries)
-            if not token:
-                return out
+        """Every object under ``prefix`` (ListObjectsV2, all pages), as dicts with ``key``,
+        ``size``, ``etag`` and ``last_modified``."""
+        pages = iter_objects_pages(self, bucket, prefix=prefix or "", max_keys=_page_size(max_keys))
+        return [entry for page in pages for entry in page.objects]
 
     # -- buckets -----------------------------------------------------------------------------
     def put_bucket(self, bucket: str) -> None:

@@ -88,13 +88,23 @@ def list_objects_page(
 
 
 def iter_objects_pages(
-    client: OSSClient, bucket: str, *, prefix: str = "", delimiter: str = ""
+    client: OSSClient,
+    bucket: str,
+    *,
+    prefix: str = "",
+    delimiter: str = "",
+    max_keys: int = MAX_LIST_PAGE,
 ) -> Iterator[ObjectsPage]:
     """Every page; stops if the continuation token does not change."""
     token: str | None = None
     while True:
         page = list_objects_page(
-            client, bucket, prefix=prefix, delimiter=delimiter, continuation_token=token
+            client,
+            bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            continuation_token=token,
+            max_keys=max_keys,
         )
         yield page
         if not page.next_token:

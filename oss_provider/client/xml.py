@@ -194,23 +194,6 @@ def parse_list_uploads(body: bytes, bucket: str, server_date: datetime | None) -
     )
 
 
-def parse_list_objects(body: bytes) -> tuple[list[dict], str | None]:
-    """ListObjectsV2 page -> (entries, next continuation token or None)."""
-    root = parse(body)
-    encoded = _text(root, "EncodingType") == "url"
-    entries = [
-        {
-            "key": _maybe_unquote(_text(node, "Key"), encoded),
-            "size": _int(node, "Size"),
-            "etag": strip_etag(_text(node, "ETag")),
-            "last_modified": parse_time(_text(node, "LastModified")),
-        }
-        for node in root.findall("Contents")
-    ]
-    token = _text(root, "NextContinuationToken") if _bool(root, "IsTruncated") else None
-    return entries, token or None
-
-
 def parse_lifecycle(body: bytes) -> list[dict]:
     root = parse(body)
     rules = []
