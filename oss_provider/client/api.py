@@ -382,6 +382,11 @@ class OSSClient:
         validate_key(key)
         sends = self.transport.policy.max_sends
         lost: Exception | None = None
+        not_ours = (
+            f"Complete of upload {upload_id} of oss://{bucket}/{key} lost its answer and the "
+            "upload no longer exists, but the object at the key is not this upload's (another "
+            "writer completed the key, or the upload was aborted). Upload again."
+        )
         for _ in range(sends):
             try:
                 resp = self.transport.send(request)
@@ -392,12 +397,7 @@ class OSSClient:
                     return confirmed
                 if lost is None:
                     raise
-                raise UploadOwnershipError(
-                    f"Complete of upload {upload_id} of oss://{bucket}/{key} lost its answer "
-                    "and the upload no longer exists, but the object at the key is not this "
-                    "upload's (another writer completed the key, or the upload was aborted). "
-                    "Upload again."
-                ) from gone
+                raise UploadOwnershipError(not_ours) from gone
             except (OSSTransportError, MalformedResponseError) as exc:
                 if isinstance(exc, OSSTransportError) and not exc.maybe_applied:
                     raise
@@ -408,12 +408,7 @@ class OSSClient:
                 confirmed = self._confirm_complete(bucket, key, ordered, expected_crc, initiated)
                 if confirmed is not None:
                     return confirmed
-                raise UploadOwnershipError(
-                    f"Complete of upload {upload_id} of oss://{bucket}/{key} lost its answer "
-                    "and the upload no longer exists, but the object at the key is not this "
-                    "upload's (another writer completed the key, or the upload was aborted). "
-                    "Upload again."
-                ) from exc
+                raise UploadOwnershipError(not_ours) from exc
             else:
                 return self._completed(bucket, key, resp, ordered, expected_crc)
         raise AmbiguousResultError(

@@ -175,7 +175,7 @@ def start_owned_upload(
             )
             continue
         except BaseException:
-            _abort_quietly(client, bucket, key, info.upload_id)
+            abort_quietly(client, bucket, key, info.upload_id, "its owner records were not stored")
             raise
         return info
     raise AmbiguousResultError(
@@ -210,8 +210,18 @@ def abort_unclaimed(client: OSSClient, bucket: str, key: str, seconds_ago: float
     return aborted
 
 
-def _abort_quietly(client: OSSClient, bucket: str, key: str, upload_id: str) -> None:
+def abort_quietly(client: OSSClient, bucket: str, key: str, upload_id: str, why: str) -> None:
+    """Abort after a failure without hiding it: a failed abort is logged, not raised."""
     try:
         client.abort_multipart_upload(bucket, key, upload_id)
+        log.info("Aborted upload %s of oss://%s/%s (%s)", upload_id, bucket, key, why)
     except Exception as error:  # noqa: BLE001 - never hide the real error behind a cleanup error
-        log.info("Could not abort upload %s of oss://%s/%s: %s", upload_id, bucket, key, error)
+        log.warning(
+            "Could not abort upload %s of oss://%s/%s after %s: %s; the cleanup operator or a "
+            "lifecycle rule will remove it",
+            upload_id,
+            bucket,
+            key,
+            why,
+            error,
+        )

@@ -44,6 +44,7 @@ from oss_provider.client.ownership import (
     OWNER_PART_NUMBER,
     RECORD_PART_NUMBERS,
     Writer,
+    abort_quietly,
     find_own_upload,
     start_owned_upload,
 )
@@ -116,22 +117,6 @@ def _progress_for(
     if isinstance(progress, TransferProgress):
         return progress
     return TransferProgress(total, label=label, callback=progress)
-
-
-def _abort_quietly(client: OSSClient, bucket: str, key: str, upload_id: str, why: str) -> None:
-    try:
-        client.abort_multipart_upload(bucket, key, upload_id)
-        log.info("Aborted upload %s of oss://%s/%s (%s)", upload_id, bucket, key, why)
-    except Exception as error:  # noqa: BLE001 - never hide the real error behind a cleanup error
-        log.warning(
-            "Could not abort upload %s of oss://%s/%s after %s: %s; the cleanup operator or a "
-            "lifecycle rule will remove it",
-            upload_id,
-            bucket,
-            key,
-            why,
-            error,
-        )
 
 
 def default_owner(src: Source) -> str:
@@ -318,7 +303,7 @@ class _Upload:
             return None, None, {}
         found, stale = find_own_upload(self.client, self.bucket, self.key, self.writer)
         for old in stale:
-            _abort_quietly(
+            abort_quietly(
                 self.client, self.bucket, self.key, old.upload_id,
                 "this writer's earlier upload, started with other options",
             )  # fmt: skip
@@ -397,7 +382,7 @@ class _Upload:
         except (NoSuchUpload, UploadOwnershipError):
             raise
         except FileAlreadyExists:
-            _abort_quietly(self.client, self.bucket, self.key, upload_id, "the object exists")
+            abort_quietly(self.client, self.bucket, self.key, upload_id, "the object exists")
             raise FileAlreadyExists(
                 409,
                 "FileAlreadyExists",
@@ -406,11 +391,11 @@ class _Upload:
                 "forbid_overwrite",
             ) from None
         except SourceChangedError:
-            _abort_quietly(self.client, self.bucket, self.key, upload_id, "the source changed")
+            abort_quietly(self.client, self.bucket, self.key, upload_id, "the source changed")
             raise
         except BaseException as error:
             if self.abort_on_failure:
-                _abort_quietly(self.client, self.bucket, self.key, upload_id, type(error).__name__)
+                abort_quietly(self.client, self.bucket, self.key, upload_id, type(error).__name__)
             else:
                 log.info(
                     "Upload %s of %s failed; its parts stay on the server so a retry of this "
