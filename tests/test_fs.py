@@ -192,3 +192,21 @@ def test_operators_accept_object_storage_paths(oss_conn_env, oss_bucket, oss_cli
     ).execute({})
     assert (done["bucket"], done["key"]) == (oss_bucket, "from-path/dst.bin")
     assert oss_client.get_object(oss_bucket, "from-path/dst.bin") == data
+
+
+def test_an_oss_object_storage_path_source_is_copied_server_side(
+    oss_conn_env, oss_emulator, oss_bucket, oss_client
+):
+    from oss_provider.operators.upload import OSSMultipartUploadOperator
+
+    data = os.urandom(300_000)
+    oss_client.put_object(oss_bucket, "osp/src.bin", data)
+    oss_emulator.reset_stats()
+    done = OSSMultipartUploadOperator(
+        task_id="copy",
+        source=_path(f"oss://{oss_bucket}/osp/src.bin"),  # str() names the conn id too
+        key=f"oss://{oss_bucket}/osp/dst.bin",
+        part_size=str(100 * 1024),
+    ).execute({})
+    assert done["crc64"] == crc64(data)
+    assert _count(oss_emulator, "UploadPartCopy") == 3 and _count(oss_emulator, "GetObject") == 0

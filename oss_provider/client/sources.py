@@ -429,8 +429,10 @@ def open_source(source: Any, *, client: OSSClient | None = None, size: int | Non
         protocol = getattr(source, "protocol", "") or ""
         if protocol in ("", "file", "local"):
             return LocalFileSource(str(source.path))
-        if protocol == "oss":
-            return open_source(str(source), client=client)
+        if protocol == "oss":  # str() would carry the conn id: oss://conn@bucket/key
+            bucket = getattr(source, "bucket", None)
+            url = f"oss://{bucket}/{source.key}" if bucket else str(source)
+            return open_source(url, client=client)
         return FsspecSource(str(source), fs=source.fs, path=str(source.path))
     if isinstance(source, str):
         text = source.strip()
