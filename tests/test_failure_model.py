@@ -175,20 +175,21 @@ def test_lost_complete_over_an_identical_older_object_is_exact(
 def test_lost_complete_with_the_upload_gone_is_not_confirmed_by_an_older_object(
     oss_emulator, oss_client, oss_bucket, tmp_path
 ):
-    """Someone aborted the upload and the answer was lost: an identical object written before
+    """Someone aborted the upload and the Complete request was reset: an identical object
+    (same bytes, same part layout, so the same multipart ETag, size and CRC-64) written before
     the upload started must not be taken for it."""
     from oss_provider.client.errors import UploadOwnershipError
 
     data = _data(2 * P + 5, seed=5)
-    oss_client.put_object(oss_bucket, "gone", data)
+    older = oss_client.start_multipart_upload(oss_bucket, "gone").upload_id
+    part = oss_client.upload_part(oss_bucket, "gone", older, 1, data)
+    oss_client.complete_multipart_upload(oss_bucket, "gone", older, [part])
     time.sleep(1.1)  # Last-Modified has whole seconds
     info = oss_client.start_multipart_upload(oss_bucket, "gone")
-    parts = [
-        oss_client.upload_part(oss_bucket, "gone", info.upload_id, 1, data),
-    ]
-    oss_client.abort_multipart_upload(oss_bucket, "gone", info.upload_id)
-    oss_emulator.fail_next(1, "NoSuchUpload", "CompleteMultipartUpload")
-    with pytest.raises((UploadOwnershipError, OSSError)):
+    parts = [oss_client.upload_part(oss_bucket, "gone", info.upload_id, 1, data)]
+    oss_client.abort_multipart_upload(oss_bucket, "gone", info.upload_id)  # a sweep, say
+    oss_emulator.fail_next(1, "reset", "CompleteMultipartUpload")
+    with pytest.raises(UploadOwnershipError, match="not this upload's"):
         oss_client.complete_multipart_upload(
             oss_bucket, "gone", info.upload_id, parts, initiated=info.initiated
         )
