@@ -202,7 +202,7 @@ def upload(
         if small is not None:
             data, src_for_parts = small
             if data is not None or src_for_parts is None:
-                tracker = _progress_for(progress, src.size, f"oss://{bucket}/{key}")
+                tracker = _progress_for(progress, src.size, "upload")
                 return put_whole(client, bucket, key, src, options, tracker, data)
             src = src_for_parts
         writer = Writer.of(owner or default_owner(src), options)
