@@ -6,6 +6,7 @@ import base64
 import http.client
 import os
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from email.utils import parsedate_to_datetime
 
@@ -192,17 +193,20 @@ def test_hardening(oss_emulator, s, oss_bucket):
     srv = oss_emulator
     oss2_style = for_server(srv)
     oss2_style.encode_slash = True  # requests would otherwise collapse the dot segments
-    for key in ("../../escape.txt", "..%2F..%2Fx", "a/../../../b"):
+    # Names unique to this run: other tests write files called "b" or "x" under the same /tmp.
+    tag = uuid.uuid4().hex[:12]
+    names = {f"escape-{tag}.txt", f"x-{tag}", f"b-{tag}", f"passwd-{tag}", f"raw-{tag}.txt"}
+    for key in (f"../../escape-{tag}.txt", f"..%2F..%2Fx-{tag}", f"a/../../../b-{tag}"):
         assert oss2_style.request("PUT", oss_bucket, key, data=b"t").status_code == 200
-    headers = s.sign("PUT", oss_bucket, "../../raw.txt", [], {})
-    status, _, _ = _raw(srv, "PUT", f"/{oss_bucket}/../../raw.txt", b"t", headers)
+    raw_key = f"../../raw-{tag}.txt"
+    headers = s.sign("PUT", oss_bucket, raw_key, [], {})
+    status, _, _ = _raw(srv, "PUT", f"/{oss_bucket}/{raw_key}", b"t", headers)
     assert status == 200  # a raw dot-segment path is taken literally as the key
-    status, _, _ = _raw(srv, "PUT", f"/{oss_bucket}/%2Fetc%2Fpasswd", b"x")
+    status, _, _ = _raw(srv, "PUT", f"/{oss_bucket}/%2Fetc%2Fpasswd-{tag}", b"x")
     assert status in (400, 403)
     for root, _, files in os.walk(srv.data_dir.parent):
-        assert not any(f in ("escape.txt", "x", "b", "passwd", "raw.txt") for f in files), root
-    assert not (srv.data_dir.parent / "escape.txt").exists()
-    assert oss2_style.request("GET", oss_bucket, "../../escape.txt").content == b"t"
+        assert not names.intersection(files), root
+    assert oss2_style.request("GET", oss_bucket, f"../../escape-{tag}.txt").content == b"t"
     uid = initiate(s, oss_bucket, "bomb")
     bomb = (
         '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
@@ -230,7 +234,7 @@ def test_hardening(oss_emulator, s, oss_bucket):
     assert status == 400
     status, headers, body = _raw(srv, "GET", "/x" * 40000)  # request line too long
     assert status == 414 and b"<Error>" in body and headers["x-oss-request-id"]
-    assert oss2_style.request("GET", oss_bucket, "a/../../../b").ok  # still serving
+    assert oss2_style.request("GET", oss_bucket, f"a/../../../b-{tag}").ok  # still serving
 
 
 def test_chunked_body(s, oss_bucket):
