@@ -3,8 +3,14 @@ skip_unchanged counted by the server, per-file failures, the shared bound, the b
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 import tracemalloc
 
 import pytest
@@ -12,6 +18,7 @@ import pytest
 from oss_provider.client import files as many
 from oss_provider.client.checksums import crc64
 from oss_provider.client.limits import MIN_PART_SIZE as P
+from oss_provider.client.ownership import RECORD_PART_NUMBERS
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -187,6 +194,96 @@ def test_a_failed_file_fails_at_the_end_and_a_retry_sends_only_what_is_missing(
     assert stats["requests"]["PutObject"] == 1 and stats["requests"]["UploadPart"] == 4 + 2
     for rel, data in layout.items():
         assert oss_client.get_object(oss_bucket, f"r/{rel}") == data
+
+
+KILLED_WORKER = textwrap.dedent(
+    """
+    import os, sys
+    from oss_provider.client.api import OSSClient
+    from oss_provider.client.files import upload_files
+    from oss_provider.client.models import Credentials
+
+    client = OSSClient(os.environ["EP"], Credentials(os.environ["AK"], os.environ["SK"]),
+                       region=os.environ["REGION"])
+    upload_files(client, os.environ["BUCKET"], sys.argv[1], prefix="k", part_size=int(sys.argv[2]),
+                 concurrency=1, owner="job-7")
+    """
+)
+
+
+def _data_parts(client, bucket, key) -> dict[str, int]:
+    """upload id -> data parts stored, for every in-progress upload of ``key``."""
+    return {
+        u.upload_id: sum(
+            1
+            for p in client.list_parts(bucket, key, u.upload_id).parts
+            if p.part_number not in RECORD_PART_NUMBERS
+        )
+        for u in client.iter_multipart_uploads(bucket, prefix=key)
+        if u.key == key
+    }
+
+
+def test_a_killed_worker_s_big_file_is_resumed_by_its_retry_and_no_other_upload_is_touched(
+    tmp_path, oss_emulator, oss_client, oss_bucket
+):
+    """SIGKILL mid-file, then a retry with the same owner: one listing of in-progress uploads
+    for the whole set (a big file without one looks no further), the killed upload continued
+    (only its missing parts), and another writer's upload of the same key left alone."""
+    root = tmp_path / "src"
+    parts = 6
+    big = random.Random(9).randbytes(parts * P)
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "big.bin").write_bytes(big)
+    (root / "small.txt").write_bytes(b"small")
+    others = {f"e/more{i}.bin": random.Random(i).randbytes(2 * P) for i in (1, 2)}
+    for rel, data in others.items():  # big files the killed worker had not started
+        (root / rel).parent.mkdir(exist_ok=True)
+        (root / rel).write_bytes(data)
+    key = "k/d/big.bin"
+    env = dict(
+        os.environ, EP=oss_emulator.endpoint, AK=oss_emulator.access_key_id,
+        SK=oss_emulator.access_key_secret, REGION=oss_emulator.region, BUCKET=oss_bucket,
+    )  # fmt: skip
+    oss_emulator.fail_next(20, "slow", "UploadPart", delay_seconds=0.4)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WORKER, str(root), str(P)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(n >= 2 for n in _data_parts(
+            oss_client, oss_bucket, key).values()):  # fmt: skip
+            assert child.poll() is None, child.stderr.read().decode()[-3000:]
+            time.sleep(0.05)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(10)
+        child.stderr.close()
+    time.sleep(0.5)  # a part whose body had fully arrived may still land
+    oss_emulator.clear_faults()
+    (killed,) = _data_parts(oss_client, oss_bucket, key)
+    kept = _data_parts(oss_client, oss_bucket, key)[killed]
+    assert 2 <= kept < parts
+    other = oss_client.start_multipart_upload(oss_bucket, key).upload_id  # another writer's
+    oss_emulator.reset_stats()
+
+    report = many.upload_files(
+        oss_client, oss_bucket, str(root), prefix="k", part_size=P, owner="job-7"
+    ).to_dict()
+
+    assert report["failed"] == 0 and report["uploaded"] + report["skipped"] == 4
+    requests = _requests(oss_emulator)
+    # one listing for the whole set, one more for the one key with an upload in progress
+    assert requests["ListMultipartUploads"] == 2
+    # the killed upload continued: Initiate and owner records only for the two new files
+    assert requests["InitiateMultipartUpload"] == 2
+    assert requests["UploadPart"] == (parts - kept) + 2 * (2 + 2)
+    assert oss_client.get_object(oss_bucket, key) == big
+    for rel, data in others.items():
+        assert oss_client.get_object(oss_bucket, f"k/{rel}") == data
+    assert [u.upload_id for u in oss_client.iter_multipart_uploads(oss_bucket)] == [other]
+    oss_client.abort_multipart_upload(oss_bucket, key, other)
 
 
 def test_one_shared_bound_on_requests_and_memory(tmp_path, oss_client, oss_bucket):

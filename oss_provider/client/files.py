@@ -36,7 +36,7 @@ import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +66,8 @@ log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 MAX_REPORT_ROWS = 100
 _GLOB_CHARS = "*?["
-_READ_BLOCK = 4 * MiB
+_READ_BLOCK = 1 * MiB  # hashing reads: as fast as 4 MiB blocks, and one buffer per thread
+_CHECK_THREADS = 4  # hash small files to compare with stored ETags: enough to keep the cores busy
 _BATCH_BYTES = 256 * MiB  # default plan: one mapped task per ~256 MiB ...
 _BATCH_FILES = 2000  # ... or per 2,000 files, whichever asks for more tasks
 
@@ -450,6 +451,13 @@ def _local_digest(path: str, want_md5: bool) -> tuple[str | None, int | None]:
     return (md5.hexdigest().upper(), None) if md5 is not None else (None, crc)
 
 
+def _keys_in_progress(client: OSSClient, bucket: str, prefix: str) -> set[str]:
+    """Keys under ``prefix`` with an in-progress multipart upload, from one listing: a big file
+    whose key has none has nothing to resume and skips its own lookup (a round trip per file).
+    An upload this writer left behind was started before this run, so the listing holds it."""
+    return {u.key for u in client.iter_multipart_uploads(bucket, prefix=prefix or None)}
+
+
 def _plain_md5(etag: str | None) -> str | None:
     """An ETag that is the MD5 of the bytes (an object stored by one PUT), upper-case."""
     if not etag:
@@ -533,25 +541,35 @@ def upload_files(
         prefix, concurrency, format_bytes(threshold), format_bytes(part),
         f"; {len(existing)} objects already under the prefix" if existing else "",
     )  # fmt: skip
+    big = [e for e in fileset.entries if e.size >= threshold]
+    small = [e for e in fileset.entries if e.size < threshold]
+    in_progress = _keys_in_progress(client, bucket, prefix) if resume and big else set()
     release_large_buffers()  # small files' bodies too (see client.memory)
     job = _Job(
         client, bucket, prefix, fileset, existing, progress,
         skip_unchanged=skip_unchanged, forbid_overwrite=forbid_overwrite,
         limiter=threading.BoundedSemaphore(concurrency), concurrency=concurrency,
-        part_size=part_size, threshold=threshold, resume=resume, owner=owner,
+        part_size=part_size, threshold=threshold, resume=resume, in_progress=in_progress,
+        owner=owner,
         options={"content_type": content_type, "metadata": metadata, **(initiate_kwargs or {})},
         content_md5=content_md5,
     )  # fmt: skip
     rows: list[dict[str, Any]] = []
-    big = [e for e in fileset.entries if e.size >= threshold]
-    small = [e for e in fileset.entries if e.size < threshold]
-    # big files start first (their parts fill the slots), small files fill the gaps
+    # Big files start first (their parts fill the slots), small files fill the gaps. As many big
+    # files as slots run at once: each spends round trips (Initiate, records, Complete) holding
+    # no slot, and the shared limiter, not the thread count, bounds requests and memory.
     with (
-        ThreadPoolExecutor(max(1, min(4, concurrency // 2)), thread_name_prefix="oss-file") as bp,
+        ThreadPoolExecutor(max(1, min(concurrency, len(big))), thread_name_prefix="oss-file") as bp,
         ThreadPoolExecutor(concurrency, thread_name_prefix="oss-put") as sp,
+        ThreadPoolExecutor(min(concurrency, _CHECK_THREADS), thread_name_prefix="oss-check") as cp,
     ):
-        futures = [bp.submit(job.one, e) for e in big] + [sp.submit(job.one, e) for e in small]
-        rows = [f.result() for f in futures]
+        futures = [bp.submit(job.one, e) for e in big]
+        for e in small:  # small files with an object at their key are checked on their own threads
+            checking = prefix + e.rel in existing
+            futures.append(cp.submit(job.check_first, e, sp) if checking else sp.submit(job.one, e))
+        for f in futures:
+            row = f.result()
+            rows.append(row.result() if isinstance(row, Future) else row)
     report.rows = sorted(rows, key=lambda r: r["key"])
     report.seconds = time.monotonic() - started
     progress.finish()
@@ -585,17 +603,45 @@ class _Job:
         self.fileset, self.existing, self.progress = fileset, existing, progress
         self.__dict__.update(opts)
 
-    def one(self, entry: FileEntry) -> dict[str, Any]:
+    def one(self, entry: FileEntry, checked: bool = False) -> dict[str, Any]:
+        """Check ``entry`` against what is stored (unless ``checked``), then send it."""
+        if not checked:
+            row = self.settle(entry)
+            if row is not None:
+                return row
+        return self.send(entry)
+
+    def check_first(self, entry: FileEntry, senders: ThreadPoolExecutor) -> dict[str, Any] | Future:
+        """Check away from the sending threads, hand a file that must go up to ``senders``.
+        Hashing needs CPU, not a request slot: meanwhile every sender keeps a request going."""
+        row = self.settle(entry)
+        return row if row is not None else senders.submit(self.send, entry)
+
+    def settle(self, entry: FileEntry) -> dict[str, Any] | None:
+        """The row of a file that is not sent (unchanged, or it exists and must not be
+        replaced, or its check failed); None for a file to send."""
         key = self.prefix + entry.rel
-        row: dict[str, Any] = {"file": entry.rel, "key": key, "size": entry.size}
+        obj = self.existing.get(key)
+        if obj is None:
+            return None
+        row = self._row(entry, key)
+        try:
+            if self.skip_unchanged and self._unchanged(entry, key, obj):
+                row["action"] = "skipped"
+            elif self.forbid_overwrite:
+                row["action"] = "exists"
+            else:
+                return None
+        except Exception as error:  # noqa: BLE001 - per-file policy: record, go on, fail at end
+            self._failed(row, error)
+        return self._done(row, 0)
+
+    def send(self, entry: FileEntry) -> dict[str, Any]:
+        key = self.prefix + entry.rel
+        row = self._row(entry, key)
         counted = 0
         try:
-            obj = self.existing.get(key)
-            if obj is not None and self.skip_unchanged and self._unchanged(entry, key, obj):
-                row["action"] = "skipped"
-            elif obj is not None and self.forbid_overwrite:
-                row["action"] = "exists"
-            elif entry.size < self.threshold:
+            if entry.size < self.threshold:
                 row.update(action="uploaded", **self._put(entry, key))
             else:
                 tracker = _FileTracker(entry.size, entry.rel, self.progress)
@@ -606,13 +652,24 @@ class _Job:
         except FileAlreadyExists:
             row["action"] = "exists"  # created by someone else since the listing
         except Exception as error:  # noqa: BLE001 - per-file policy: record, go on, fail at end
-            row.update(
-                action="failed",
-                error=f"{type(error).__name__}: {error}"[:500],
-                retryable=is_retryable(error),
-            )
-            log.warning("Could not upload %s to %s: %s", entry.rel, key, row["error"])
-        self.progress.file_done(row["action"], entry.size, counted)
+            self._failed(row, error)
+        return self._done(row, counted)
+
+    @staticmethod
+    def _row(entry: FileEntry, key: str) -> dict[str, Any]:
+        return {"file": entry.rel, "key": key, "size": entry.size}
+
+    @staticmethod
+    def _failed(row: dict[str, Any], error: Exception) -> None:
+        row.update(
+            action="failed",
+            error=f"{type(error).__name__}: {error}"[:500],
+            retryable=is_retryable(error),
+        )
+        log.warning("Could not upload %s to %s: %s", row["file"], row["key"], row["error"])
+
+    def _done(self, row: dict[str, Any], counted: int) -> dict[str, Any]:
+        self.progress.file_done(row["action"], row["size"], counted)
         return row
 
     def _options(self, entry: FileEntry) -> dict[str, Any]:
@@ -652,8 +709,7 @@ class _Job:
     @property
     def _part_threads(self) -> int:
         """Threads of one big file's part runner: the shared limiter is the real bound, and
-        up to 4 big files run at once, so more threads would only idle (and each thread's
-        allocator arena keeps freed part buffers, raising RSS)."""
+        several big files run at once, so more threads would only wait for a slot."""
         return max(2, self.concurrency // 4)
 
     def _multipart(self, entry: FileEntry, key: str, tracker: TransferProgress) -> dict[str, Any]:
@@ -663,7 +719,8 @@ class _Job:
         with self.fileset.open(entry, self.client) as src:
             done = upload(
                 self.client, self.bucket, key, src,
-                part_size=self.part_size, concurrency=self._part_threads, resume=self.resume,
+                part_size=self.part_size, concurrency=self._part_threads,
+                resume=self.resume and key in self.in_progress,
                 owner=f"{self.owner}:{entry.rel}" if self.owner else None,
                 content_type=options.pop("content_type"), metadata=options.pop("metadata"),
                 initiate_kwargs=options or None, progress=tracker, abort_on_failure=True,
