@@ -286,6 +286,31 @@ def test_a_killed_worker_s_big_file_is_resumed_by_its_retry_and_no_other_upload_
     oss_client.abort_multipart_upload(oss_bucket, key, other)
 
 
+class _InFlight:
+    """Counts the bodies a client has in flight (PUTs and data parts; owner records are
+    bookkeeping) and keeps the peak."""
+
+    def __init__(self, client) -> None:
+        self.now, self.peak, self._lock = 0, 0, threading.Lock()
+        client.put_object = self._counting(client.put_object)
+        client.upload_part = self._counting(client.upload_part)
+
+    def _counting(self, method):
+        def wrapper(*args, **kwargs):
+            if len(args) > 3 and args[3] in RECORD_PART_NUMBERS:
+                return method(*args, **kwargs)
+            with self._lock:
+                self.now += 1
+                self.peak = max(self.peak, self.now)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.now -= 1
+
+        return wrapper
+
+
 def test_one_shared_bound_on_requests_and_memory(tmp_path, oss_client, oss_bucket):
     """Many small files and one big one: at most ``concurrency`` bodies in flight together,
     and memory within concurrency x part size (plus a small constant)."""
@@ -296,26 +321,7 @@ def test_one_shared_bound_on_requests_and_memory(tmp_path, oss_client, oss_bucke
         (root / f"s{i:03d}.bin").write_bytes(rng.randbytes(rng.randint(1, P - 1)))
     part, concurrency = 4 * P, 4
     (root / "zz-big.bin").write_bytes(rng.randbytes(12 * part))
-    in_flight, peak, lock = 0, 0, threading.Lock()
-
-    def counting(method):
-        def wrapper(*args, **kwargs):
-            nonlocal in_flight, peak
-            if len(args) > 3 and args[3] >= 9999:  # a big file's owner records: bookkeeping
-                return method(*args, **kwargs)
-            with lock:
-                in_flight += 1
-                peak = max(peak, in_flight)
-            try:
-                return method(*args, **kwargs)
-            finally:
-                with lock:
-                    in_flight -= 1
-
-        return wrapper
-
-    oss_client.put_object = counting(oss_client.put_object)
-    oss_client.upload_part = counting(oss_client.upload_part)
+    in_flight = _InFlight(oss_client)
     tracemalloc.start()
     try:
         report = many.upload_files(
@@ -325,9 +331,26 @@ def test_one_shared_bound_on_requests_and_memory(tmp_path, oss_client, oss_bucke
     finally:
         tracemalloc.stop()
     assert report.to_dict()["uploaded"] == 121
-    assert peak == concurrency  # the bound was reached, never passed
+    assert in_flight.peak == concurrency  # the bound was reached, never passed
     assert mem_peak < concurrency * part + 3 * 1024 * 1024, mem_peak
     assert oss_client.head_object(oss_bucket, "zz-big.bin").size == 12 * part
+
+
+def test_a_lone_big_file_uses_every_slot(tmp_path, oss_emulator, oss_client, oss_bucket):
+    """One big file in a set (say 10,000 small files and one 50 GiB one, once the small ones
+    are done) sends as many parts at once as there are slots, not a fraction of them."""
+    root = tmp_path / "src"
+    root.mkdir()
+    data = random.Random(6).randbytes(12 * P)
+    (root / "big.bin").write_bytes(data)
+    in_flight = _InFlight(oss_client)
+    oss_emulator.fail_next(12, "slow", "UploadPart", delay_seconds=0.3)  # parts overlap
+    try:
+        many.upload_files(oss_client, oss_bucket, str(root), part_size=P, concurrency=6)
+    finally:
+        oss_emulator.clear_faults()
+    assert in_flight.peak == 6
+    assert oss_client.get_object(oss_bucket, "big.bin") == data
 
 
 def test_remote_prefix_source(oss_client, oss_bucket):

@@ -67,6 +67,7 @@ MiB = 1024 * 1024
 MAX_REPORT_ROWS = 100
 _GLOB_CHARS = "*?["
 _READ_BLOCK = 1 * MiB  # hashing reads: as fast as 4 MiB blocks, and one buffer per thread
+_MAX_BIG_AT_ONCE = 16  # big files in progress together (threads: this x part threads per file)
 _CHECK_THREADS = 4  # hash small files to compare with stored ETags: enough to keep the cores busy
 _BATCH_BYTES = 256 * MiB  # default plan: one mapped task per ~256 MiB ...
 _BATCH_FILES = 2000  # ... or per 2,000 files, whichever asks for more tasks
@@ -550,16 +551,19 @@ def upload_files(
         skip_unchanged=skip_unchanged, forbid_overwrite=forbid_overwrite,
         limiter=threading.BoundedSemaphore(concurrency), concurrency=concurrency,
         part_size=part_size, threshold=threshold, resume=resume, in_progress=in_progress,
+        part_threads=max(2, concurrency // max(1, min(len(big), 4))),
         owner=owner,
         options={"content_type": content_type, "metadata": metadata, **(initiate_kwargs or {})},
         content_md5=content_md5,
     )  # fmt: skip
     rows: list[dict[str, Any]] = []
-    # Big files start first (their parts fill the slots), small files fill the gaps. As many big
-    # files as slots run at once: each spends round trips (Initiate, records, Complete) holding
-    # no slot, and the shared limiter, not the thread count, bounds requests and memory.
+    # Big files start first (their parts fill the slots), small files fill the gaps. Up to one
+    # big file per slot runs at once: each spends round trips (Initiate, records, Complete)
+    # holding no slot, and the shared limiter, not the thread count, bounds requests and memory.
+    # Part threads per big file: one per slot for a lone file, a quarter of the slots when 4+ run.
+    big_at_once = max(1, min(concurrency, len(big), _MAX_BIG_AT_ONCE))
     with (
-        ThreadPoolExecutor(max(1, min(concurrency, len(big))), thread_name_prefix="oss-file") as bp,
+        ThreadPoolExecutor(big_at_once, thread_name_prefix="oss-file") as bp,
         ThreadPoolExecutor(concurrency, thread_name_prefix="oss-put") as sp,
         ThreadPoolExecutor(min(concurrency, _CHECK_THREADS), thread_name_prefix="oss-check") as cp,
     ):
@@ -706,12 +710,6 @@ class _Job:
             info = self.client.put_object(self.bucket, key, data, **options)
         return {"etag": info.etag, "crc64": info.crc64}
 
-    @property
-    def _part_threads(self) -> int:
-        """Threads of one big file's part runner: the shared limiter is the real bound, and
-        several big files run at once, so more threads would only wait for a slot."""
-        return max(2, self.concurrency // 4)
-
     def _multipart(self, entry: FileEntry, key: str, tracker: TransferProgress) -> dict[str, Any]:
         from oss_provider.client.transfer import upload
 
@@ -719,7 +717,7 @@ class _Job:
         with self.fileset.open(entry, self.client) as src:
             done = upload(
                 self.client, self.bucket, key, src,
-                part_size=self.part_size, concurrency=self._part_threads,
+                part_size=self.part_size, concurrency=self.part_threads,
                 resume=self.resume and key in self.in_progress,
                 owner=f"{self.owner}:{entry.rel}" if self.owner else None,
                 content_type=options.pop("content_type"), metadata=options.pop("metadata"),
