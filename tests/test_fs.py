@@ -210,3 +210,23 @@ def test_an_oss_object_storage_path_source_is_copied_server_side(
     ).execute({})
     assert done["crc64"] == crc64(data)
     assert _count(oss_emulator, "UploadPartCopy") == 3 and _count(oss_emulator, "GetObject") == 0
+
+
+def test_an_oss_path_has_its_registered_class_and_logs_no_warning():
+    """universal_pathlib finds the ``oss`` class through its entry point: no "filesystem not
+    explicitly implemented" warning in task logs, and the bucket is read as the bucket."""
+    import warnings
+
+    from upath.registry import get_upath_class
+
+    from oss_provider.fs.path import OSSPath
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        get_upath_class.cache_clear()  # as in a fresh worker process
+        found = get_upath_class("oss")
+        path = _path("oss://bkt/dir/file.csv")
+    assert not [str(w.message) for w in caught if "'oss'" in str(w.message)]
+    assert found is OSSPath and type(path.__wrapped__) is OSSPath
+    assert (path.bucket, path.key, path.name) == ("bkt", "dir/file.csv", "file.csv")
+    assert (path.parent / "other.csv").key == "dir/other.csv"
