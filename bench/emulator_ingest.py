@@ -21,7 +21,7 @@ import threading
 import time
 from email.utils import formatdate
 
-from oss_provider.testing import EmulatorServer
+from oss_provider.emulator.process import EmulatorServer
 
 BUCKET = "bench-bucket"
 KEY = "ingest.bin"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, Measurement, MiB, MiniOSS, make_source_file, run_child, verify_object
-from oss_provider.testing import stop_process_group
+from oss_provider.emulator.process import stop_process_group
 
 TOOL_MODULES = {
     "oss_provider": "bench.tool_ours",
@@ -95,8 +95,8 @@ def log(msg: str) -> None:
 
 
 def emulator(**kwargs: Any):
-    """An emulator process (``oss_provider.testing.EmulatorServer``) with the bench bucket."""
-    from oss_provider.testing import EmulatorServer
+    """An emulator process (``oss_provider.emulator.process.EmulatorServer``) with the bench bucket."""
+    from oss_provider.emulator.process import EmulatorServer
 
     kwargs.setdefault("buckets", ("bench",))
     return EmulatorServer(**kwargs)

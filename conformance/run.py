@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from oss_provider.testing import EmulatorServer
+from oss_provider.emulator.process import EmulatorServer
 
 OSS2_VERSION = "2.19.1"
 SDIST = f"oss2-{OSS2_VERSION}.tar.gz"

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, dags: Path, source: Path, size: int, crc: int, say) -> tuple[list[str], bool] | None:
     """Everything that runs Airflow (its log lines go to the log file); returns the summary."""
-    from oss_provider.testing import CONN_ENV, EmulatorServer
+    from oss_provider.emulator.process import CONN_ENV, EmulatorServer
 
     with EmulatorServer(data_dir=source.parent / "oss-data", buckets=(BUCKET,)) as emulator:
         os.environ[CONN_ENV] = emulator.connection_uri_json(BUCKET)
