@@ -5,7 +5,6 @@ endpoint, and an Airflow task SIGKILLed and retried in another process beside an
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import socket
@@ -16,6 +15,7 @@ import threading
 import time
 
 import pytest
+from _writers import child_env, data_parts
 
 from oss_provider.client import transfer
 from oss_provider.client.api import OSSClient
@@ -24,7 +24,6 @@ from oss_provider.client.errors import OSSError, OSSTransportError, RetriesExhau
 from oss_provider.client.http import RetryPolicy
 from oss_provider.client.limits import MIN_PART_SIZE as P
 from oss_provider.client.models import Credentials
-from oss_provider.client.ownership import RECORD_PART_NUMBERS
 from oss_provider.client.progress import TransferProgress
 
 pytestmark = pytest.mark.timeout(240)
@@ -78,16 +77,7 @@ def test_two_processes_writing_one_key_each_complete_their_own(
     oss_emulator, oss_client, oss_bucket, tmp_path, offset
 ):
     datas = {"a": _data(6 * P + 11, seed=1), "b": _data(5 * P + 7, seed=2)}
-    env = dict(
-        os.environ,
-        EP=oss_emulator.endpoint,
-        AK=oss_emulator.access_key_id,
-        SK=oss_emulator.access_key_secret,
-        REGION=oss_emulator.region,
-        BUCKET=oss_bucket,
-        KEY="shared/key.bin",
-        PART=str(P),
-    )
+    env = child_env(oss_emulator, oss_bucket, KEY="shared/key.bin", PART=str(P))
     children = {
         name: subprocess.Popen(
             [sys.executable, "-c", WRITER, _source(tmp_path, name, data), str(delay)],
@@ -370,17 +360,6 @@ DAG_FILE = textwrap.dedent(
 )
 
 
-def _data_parts(client, bucket, key) -> dict[str, int]:
-    return {
-        u.upload_id: sum(
-            1
-            for p in client.iter_parts(bucket, key, u.upload_id)
-            if p.part_number not in RECORD_PART_NUMBERS
-        )
-        for u in _uploads(client, bucket, key)
-    }
-
-
 def test_a_retried_airflow_task_resumes_its_own_upload_beside_another_run(tmp_path):
     """Run A's task is SIGKILLed mid-upload; its retry (another process) and run B of the same
     DAG, writing the same key, then run at once: A resumes only its own upload, B starts its
@@ -425,12 +404,12 @@ def test_a_retried_airflow_task_resumes_its_own_upload_beside_another_run(tmp_pa
         while time.monotonic() < deadline and not any(n >= 3 for n in stored.values()):
             time.sleep(0.1)
             assert deploy.processes["a_first_try"].poll() is None, deploy.log_tail("a_first_try")
-            stored = _data_parts(client, "test-bucket", key)
+            stored = data_parts(client, "test-bucket", key)
         _signal_group(deploy.processes["a_first_try"], signal.SIGKILL)
         deploy.processes["a_first_try"].wait(10)
         time.sleep(0.5)  # a part whose body had fully arrived may still land
-        (a_upload,) = _data_parts(client, "test-bucket", key)
-        kept = _data_parts(client, "test-bucket", key)[a_upload]
+        (a_upload,) = data_parts(client, "test-bucket", key)
+        kept = data_parts(client, "test-bucket", key)[a_upload]
         assert 3 <= kept < parts
 
         emulator.clear_faults()

@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import pytest
+from _writers import child_env
 
 from oss_provider.client import transfer
 from oss_provider.client.checksums import crc64
@@ -48,15 +49,7 @@ def test_sigkilled_upload_resumes_with_only_the_missing_parts(
     data = random.Random(5).randbytes(PARTS * P)
     path = tmp_path / "src.bin"
     path.write_bytes(data)
-    env = dict(
-        os.environ,
-        EP=oss_emulator.endpoint,
-        AK=oss_emulator.access_key_id,
-        SK=oss_emulator.access_key_secret,
-        REGION=oss_emulator.region,
-        BUCKET=oss_bucket,
-        PART=str(P),
-    )
+    env = child_env(oss_emulator, oss_bucket, PART=str(P))
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(path)], env=env, start_new_session=True
     )

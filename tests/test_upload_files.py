@@ -14,6 +14,7 @@ import time
 import tracemalloc
 
 import pytest
+from _writers import child_env, data_parts
 
 from oss_provider.client import files as many
 from oss_provider.client.checksums import crc64
@@ -211,19 +212,6 @@ KILLED_WORKER = textwrap.dedent(
 )
 
 
-def _data_parts(client, bucket, key) -> dict[str, int]:
-    """upload id -> data parts stored, for every in-progress upload of ``key``."""
-    return {
-        u.upload_id: sum(
-            1
-            for p in client.list_parts(bucket, key, u.upload_id).parts
-            if p.part_number not in RECORD_PART_NUMBERS
-        )
-        for u in client.iter_multipart_uploads(bucket, prefix=key)
-        if u.key == key
-    }
-
-
 def test_a_killed_worker_s_big_file_is_resumed_by_its_retry_and_no_other_upload_is_touched(
     tmp_path, oss_emulator, oss_client, oss_bucket
 ):
@@ -241,10 +229,7 @@ def test_a_killed_worker_s_big_file_is_resumed_by_its_retry_and_no_other_upload_
         (root / rel).parent.mkdir(exist_ok=True)
         (root / rel).write_bytes(data)
     key = "k/d/big.bin"
-    env = dict(
-        os.environ, EP=oss_emulator.endpoint, AK=oss_emulator.access_key_id,
-        SK=oss_emulator.access_key_secret, REGION=oss_emulator.region, BUCKET=oss_bucket,
-    )  # fmt: skip
+    env = child_env(oss_emulator, oss_bucket)
     oss_emulator.fail_next(20, "slow", "UploadPart", delay_seconds=0.4)
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WORKER, str(root), str(P)],
@@ -252,7 +237,7 @@ def test_a_killed_worker_s_big_file_is_resumed_by_its_retry_and_no_other_upload_
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(n >= 2 for n in _data_parts(
+        while time.monotonic() < deadline and not any(n >= 2 for n in data_parts(
             oss_client, oss_bucket, key).values()):  # fmt: skip
             assert child.poll() is None, child.stderr.read().decode()[-3000:]
             time.sleep(0.05)
@@ -262,8 +247,8 @@ def test_a_killed_worker_s_big_file_is_resumed_by_its_retry_and_no_other_upload_
         child.stderr.close()
     time.sleep(0.5)  # a part whose body had fully arrived may still land
     oss_emulator.clear_faults()
-    (killed,) = _data_parts(oss_client, oss_bucket, key)
-    kept = _data_parts(oss_client, oss_bucket, key)[killed]
+    (killed,) = data_parts(oss_client, oss_bucket, key)
+    kept = data_parts(oss_client, oss_bucket, key)[killed]
     assert 2 <= kept < parts
     other = oss_client.start_multipart_upload(oss_bucket, key).upload_id  # another writer's
     oss_emulator.reset_stats()
