@@ -549,8 +549,8 @@ def upload_files(
     job = _Job(
         client, bucket, prefix, fileset, existing, progress,
         skip_unchanged=skip_unchanged, forbid_overwrite=forbid_overwrite,
-        limiter=threading.BoundedSemaphore(concurrency), concurrency=concurrency,
-        part_size=part_size, threshold=threshold, resume=resume, in_progress=in_progress,
+        limiter=threading.BoundedSemaphore(concurrency),
+        part_size=part_size, threshold=threshold, in_progress=in_progress,
         part_threads=max(2, concurrency // max(1, min(len(big), 4))),
         owner=owner,
         options={"content_type": content_type, "metadata": metadata, **(initiate_kwargs or {})},
@@ -607,13 +607,10 @@ class _Job:
         self.fileset, self.existing, self.progress = fileset, existing, progress
         self.__dict__.update(opts)
 
-    def one(self, entry: FileEntry, checked: bool = False) -> dict[str, Any]:
-        """Check ``entry`` against what is stored (unless ``checked``), then send it."""
-        if not checked:
-            row = self.settle(entry)
-            if row is not None:
-                return row
-        return self.send(entry)
+    def one(self, entry: FileEntry) -> dict[str, Any]:
+        """Check ``entry`` against what is stored, then send it if it must go up."""
+        row = self.settle(entry)
+        return row if row is not None else self.send(entry)
 
     def check_first(self, entry: FileEntry, senders: ThreadPoolExecutor) -> dict[str, Any] | Future:
         """Check away from the sending threads, hand a file that must go up to ``senders``.
@@ -718,7 +715,7 @@ class _Job:
             done = upload(
                 self.client, self.bucket, key, src,
                 part_size=self.part_size, concurrency=self.part_threads,
-                resume=self.resume and key in self.in_progress,
+                resume=key in self.in_progress,  # listed only when resume is on
                 owner=f"{self.owner}:{entry.rel}" if self.owner else None,
                 content_type=options.pop("content_type"), metadata=options.pop("metadata"),
                 initiate_kwargs=options or None, progress=tracker, abort_on_failure=True,
