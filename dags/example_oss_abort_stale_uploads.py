@@ -20,11 +20,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-try:
-    from airflow.sdk import DAG, Param
-except ImportError:  # Airflow 2
-    from airflow import DAG
-    from airflow.models.param import Param
+# common-compat maps each name to where the running Airflow keeps it (2.11 and every 3.x)
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from oss_provider.operators.cleanup import OSSAbortStaleUploadsOperator
 

@@ -18,12 +18,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-try:
-    from airflow.sdk import DAG, AssetAlias, Param
-except ImportError:  # Airflow 2
-    from airflow import DAG
-    from airflow.datasets import DatasetAlias as AssetAlias
-    from airflow.models.param import Param
+# common-compat maps each name to where the running Airflow keeps it (2.11 and every 3.x)
+from airflow.providers.common.compat.sdk import DAG, AssetAlias, Param
 
 from oss_provider.operators.multipart import (
     OSSAbortMultipartUploadOperator,

@@ -17,12 +17,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-try:
-    from airflow.sdk import DAG, Param, task
-except ImportError:  # Airflow 2
-    from airflow import DAG
-    from airflow.decorators import task
-    from airflow.models.param import Param
+# common-compat maps each name to where the running Airflow keeps it (2.11 and every 3.x)
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from oss_provider.operators.files import OSSPlanUploadFilesOperator, OSSUploadFilesOperator
 

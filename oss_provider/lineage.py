@@ -42,7 +42,7 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
 
 def create_asset(*, bucket: str, key: str = "", extra: dict | None = None) -> Any:
     """``Asset("oss://bucket/key")`` (the ``factory`` of the ``asset-uris`` entry)."""
-    from airflow.sdk import Asset
+    from oss_provider._compat import Asset
 
     return Asset(uri=f"oss://{bucket}/{key.lstrip('/')}", extra=extra)
 

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 _STR = {"type": ["string", "null"]}
+_OSS_URIS = {
+    "schemes": ["oss"],
+    "handler": "oss_provider.lineage.sanitize_uri",
+    "factory": "oss_provider.lineage.create_asset",
+    "to_openlineage_converter": "oss_provider.lineage.convert_asset_to_openlineage",
+}
 
 PROVIDER_INFO: dict = {
     "package-name": "airflow-provider-oss-multipart",
@@ -47,14 +53,9 @@ PROVIDER_INFO: dict = {
             "python-modules": ["oss_provider.triggers.oss_object"],
         }
     ],
-    "asset-uris": [
-        {
-            "schemes": ["oss"],
-            "handler": "oss_provider.lineage.sanitize_uri",
-            "factory": "oss_provider.lineage.create_asset",
-            "to_openlineage_converter": "oss_provider.lineage.convert_asset_to_openlineage",
-        }
-    ],
+    # Airflow 3 reads "asset-uris", Airflow 2 the same entry as "dataset-uris"
+    "asset-uris": [_OSS_URIS],
+    "dataset-uris": [_OSS_URIS],
     "connection-types": [
         {
             "connection-type": "oss_multipart",

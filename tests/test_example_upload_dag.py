@@ -17,17 +17,15 @@ KEY = "dag/example.bin"
 
 
 @pytest.fixture(scope="module")
-def dag():
+def dag(airflow_db):
+    from conftest import ROOT
+
+    from oss_provider._compat import dag_bag, register_dags
     from oss_provider.hooks import oss_multipart  # noqa: F401 - import before parsing
 
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2
-        from airflow.models.dagbag import DagBag
-    from tests.conftest import ROOT
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / "example_oss_multipart_upload.py"))
+    bag = dag_bag(str(ROOT / "dags" / "example_oss_multipart_upload.py"))
     assert not bag.import_errors
+    register_dags(bag)  # its AssetAlias, as the DAG processor records it
     return bag.get_dag("example_oss_multipart_upload")
 
 
@@ -68,14 +66,16 @@ def test_example_dag_uploads_and_verifies(airflow_db, oss_conn_env, oss_client, 
     ti = next(t for t in run.get_task_instances() if t.task_id == "complete")
     assert ti.xcom_pull(task_ids="complete")["crc64"] == crc64(data)
     # the object is announced as an asset through the DAG's AssetAlias
-    from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
+    from oss_provider._compat import asset_event_tables
+
+    event, asset, asset_column = asset_event_tables()
     with create_session() as session:
         events = (
-            session.query(AssetEvent)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetModel.uri == f"oss://test-bucket/{KEY}")
+            session.query(event)
+            .join(asset, getattr(event, asset_column) == asset.id)
+            .filter(asset.uri == f"oss://test-bucket/{KEY}")
             .all()
         )
         assert events and events[-1].extra["crc64"] == crc64(data)

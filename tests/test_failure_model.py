@@ -344,7 +344,7 @@ def test_a_failed_stream_upload_aborts_its_upload(oss_emulator, oss_client, oss_
 
 DAG_FILE = textwrap.dedent(
     """
-    from airflow.sdk import DAG, Param
+    from oss_provider._compat import DAG, Param
     from oss_provider.operators.upload import OSSMultipartUploadOperator
 
     with DAG(

@@ -17,15 +17,20 @@ import textwrap
 
 import pytest
 
+from oss_provider._compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
 from oss_provider.client.limits import MIN_PART_SIZE
 
 pytestmark = pytest.mark.timeout(180)
 
 DAG_ID = "oss_lineage"
 BUCKET = "test-bucket"
+# An upper-case bucket shows the normaliser at work. Airflow 3.0's dag.test() fails every task
+# with an Asset outlet (AirflowInactiveAssetInInletOrOutletException: only its scheduler marks
+# assets active), so on 3.0 the task announces nothing and the converter is checked on its own.
+ASSET_OUTLETS = AIRFLOW_V_3_1_PLUS or not AIRFLOW_V_3_0_PLUS
 DAG_FILE = textwrap.dedent(
     f'''
-    from airflow.sdk import DAG, Asset, task
+    from airflow.providers.common.compat.sdk import DAG, Asset, task
 
     from oss_provider.operators.multipart import (
         OSSCompleteMultipartUploadOperator,
@@ -40,7 +45,7 @@ DAG_FILE = textwrap.dedent(
     with DAG("{DAG_ID}", schedule=None, catchup=False):
         whole = OSSMultipartUploadOperator(task_id="upload", source=SRC, key="lineage/whole.bin")
 
-        @task(outlets=[Asset("oss://{BUCKET.upper()}/lineage/whole.bin")])
+        @task(outlets=[Asset("oss://{BUCKET.upper()}/lineage/whole.bin")] if {ASSET_OUTLETS} else [])
         def announce():
             return "done"
 
@@ -65,10 +70,10 @@ RUNNER = textwrap.dedent(
     f"""
     import sys
     from airflow.utils import db
-    from airflow.dag_processing.dagbag import DagBag
+    from oss_provider._compat import dag_bag
 
     db.resetdb()
-    bag = DagBag(dag_folder=sys.argv[1])
+    bag = dag_bag(sys.argv[1])
     assert not bag.import_errors, bag.import_errors
     run = bag.get_dag("{DAG_ID}").test(run_conf={{"source": sys.argv[2]}})
     states = {{(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}}
@@ -137,27 +142,34 @@ def test_a_real_run_reports_sources_and_objects(oss_emulator, tmp_path):
     # Complete has no source of its own: it reports its upstream tasks' (rendered) source
     assert _datasets(events["complete"], "inputs") == [local]
     assert _datasets(events["complete"], "outputs") == [(f"oss://{BUCKET}", "lineage/steps.bin")]
-    # an Asset("oss://...") outlet goes through the provider's normaliser and converter
-    assert _datasets(events["announce"], "outputs") == [(f"oss://{BUCKET}", "lineage/whole.bin")]
+    # an Asset("oss://...") outlet goes through the provider's normaliser and converter (the
+    # openlineage provider on Airflow 2 reports no outlets of a TaskFlow task: the converter it
+    # would call is checked there by test_translate_airflow_asset_uses_the_registered_converter)
+    announced = _datasets(events["announce"], "outputs")
+    reported = AIRFLOW_V_3_0_PLUS and ASSET_OUTLETS
+    assert announced == ([(f"oss://{BUCKET}", "lineage/whole.bin")] if reported else [])
 
 
 # -- units ------------------------------------------------------------------------------------
 
 
 def test_oss_asset_uris_are_normalised():
-    from airflow.sdk import Asset
+    from oss_provider._compat import Asset
 
     assert Asset("oss://My-Bucket/dir/file.csv/").uri == "oss://my-bucket/dir/file.csv"
     assert Asset("oss://b/a%20b.csv#frag").uri == "oss://b/a%20b.csv"
-    with pytest.raises(ValueError, match="must contain a bucket name"):
-        Asset("oss:///key")
-    with pytest.raises(ValueError, match="not a host:port"):
-        Asset("oss://bucket:9000/key")
+    for uri, reason in (("oss:///key", "must contain a bucket name"),
+                        ("oss://bucket:9000/key", "not a host:port")):  # fmt: skip
+        if AIRFLOW_V_3_0_PLUS:
+            with pytest.raises(ValueError, match=reason):
+                Asset(uri)
+        else:  # Airflow 2 warns unless [core] strict_dataset_uri_validation is on
+            with pytest.warns(UserWarning, match=reason):
+                Asset(uri)
 
 
 def test_asset_factory_and_openlineage_converter():
-    from airflow.sdk import Asset
-
+    from oss_provider._compat import Asset
     from oss_provider.lineage import convert_asset_to_openlineage, create_asset
 
     asset = create_asset(bucket="b", key="/exports/x.parquet", extra={"k": "v"})
@@ -170,7 +182,8 @@ def test_asset_factory_and_openlineage_converter():
 
 def test_translate_airflow_asset_uses_the_registered_converter():
     from airflow.providers.openlineage.utils.utils import translate_airflow_asset
-    from airflow.sdk import Asset
+
+    from oss_provider._compat import Asset
 
     dataset = translate_airflow_asset(Asset("oss://B/k/v.json"), None)
     assert (dataset.namespace, dataset.name) == ("oss://b", "k/v.json")
@@ -200,8 +213,7 @@ def test_source_datasets(source, expected):
 def test_source_dataset_of_paths_and_streams(tmp_path):
     import io
 
-    from airflow.sdk import ObjectStoragePath
-
+    from oss_provider._compat import ObjectStoragePath
     from oss_provider.lineage import source_dataset
 
     host = socket.gethostname()

@@ -295,12 +295,9 @@ def test_tls_error_says_what_to_check(oss_emulator):
 def test_a_task_with_a_wrong_secret_logs_neither_the_secret_nor_the_token(
     airflow_db, oss_emulator, oss_bucket, tmp_path, monkeypatch, caplog, capsys
 ):
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2
-        from airflow.models.dagbag import DagBag
+    from conftest import ROOT
 
-    from tests.conftest import ROOT
+    from oss_provider._compat import dag_bag
 
     ak, _, token = oss_emulator.sts_credentials
     wrong = f"wrong-{secrets.token_urlsafe(16)}"
@@ -322,7 +319,7 @@ def test_a_task_with_a_wrong_secret_logs_neither_the_secret_nor_the_token(
     )
     source = tmp_path / "s.bin"
     source.write_bytes(_data(2 * P, seed=9))
-    bag = DagBag(dag_folder=str(ROOT / "dags" / "example_oss_multipart_upload.py"))
+    bag = dag_bag(str(ROOT / "dags" / "example_oss_multipart_upload.py"))
     dag = bag.get_dag("example_oss_multipart_upload")
     caplog.set_level("DEBUG")
     run = dag.test(run_conf={"source": str(source), "key": "secret/k.bin", "part_size": P})

@@ -15,8 +15,8 @@ import threading
 import time
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
+from oss_provider._compat import AirflowFailException, AirflowSensorTimeout, TaskDeferred
 from oss_provider.client.checksums import crc64
 from oss_provider.sensors.oss_object import OSSObjectSensor
 from oss_provider.triggers.oss_object import OSSObjectTrigger

@@ -113,7 +113,7 @@ def test_without_the_source_connection_the_s3_source_is_not_readable(
 
 
 def test_an_s3_object_path_copies_and_moves_into_oss(oss_conn_env, oss_client, s3_object):
-    from airflow.sdk import ObjectStoragePath
+    from oss_provider._compat import ObjectStoragePath
 
     url, data = s3_object
     s3_path = ObjectStoragePath(url, conn_id="aws_source")

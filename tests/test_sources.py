@@ -80,7 +80,7 @@ def test_file_url_and_object_storage_path_use_the_local_reader(local_file):
     src = open_source(f"file://{local_file}")
     assert isinstance(src, LocalFileSource) and src.size == len(DATA)
     src.close()
-    from airflow.sdk import ObjectStoragePath
+    from oss_provider._compat import ObjectStoragePath
 
     src = open_source(ObjectStoragePath(f"file://{local_file}"))
     assert isinstance(src, LocalFileSource) and bytes(src.read(0, 10)) == DATA[:10]

@@ -12,15 +12,12 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def dag():
+    from conftest import ROOT
+
+    from oss_provider._compat import dag_bag
     from oss_provider.hooks import oss_multipart  # noqa: F401 - import before parsing
 
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2
-        from airflow.models.dagbag import DagBag
-    from tests.conftest import ROOT
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / "example_oss_upload_directory.py"))
+    bag = dag_bag(str(ROOT / "dags" / "example_oss_upload_directory.py"))
     assert not bag.import_errors
     return bag.get_dag("example_oss_upload_directory")
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from oss_provider.client.errors import NoSuchKey, SourceChangedError
-from oss_provider.client.urls import parse_oss_url
+from oss_provider.client.urls import oss_path_target, parse_oss_url
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -429,10 +429,9 @@ def open_source(source: Any, *, client: OSSClient | None = None, size: int | Non
         protocol = getattr(source, "protocol", "") or ""
         if protocol in ("", "file", "local"):
             return LocalFileSource(str(source.path))
-        if protocol == "oss":  # str() would carry the conn id: oss://conn@bucket/key
-            bucket = getattr(source, "bucket", None)
-            url = f"oss://{bucket}/{source.key}" if bucket else str(source)
-            return open_source(url, client=client)
+        target = oss_path_target(source)
+        if target is not None and target[0]:
+            return open_source(f"oss://{target[0]}/{target[1]}", client=client)
         return FsspecSource(str(source), fs=source.fs, path=str(source.path))
     if isinstance(source, str):
         text = source.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -15,3 +16,14 @@ def parse_oss_url(url: str) -> tuple[str, str]:
 
 def is_oss_url(value: object) -> bool:
     return isinstance(value, str) and value.startswith("oss://")
+
+
+def oss_path_target(path: Any) -> tuple[str, str] | None:
+    """``(bucket, key)`` of an ``oss://`` ObjectStoragePath (or UPath), None for anything else.
+
+    Read from the path's own bucket and key, never from ``str()``, which carries the connection
+    id as user info (``oss://conn@bucket/key``); Airflow 2's path keeps it in ``bucket`` too.
+    """
+    if getattr(path, "protocol", None) != "oss" or not hasattr(path, "bucket"):
+        return None
+    return str(path.bucket).rpartition("@")[2], str(path.key)

@@ -392,10 +392,8 @@ class OSSMultipartHook(BaseHook):
             return source
         if source.startswith(("oss://", "file://")):
             return source
-        try:
-            from airflow.sdk import ObjectStoragePath
-        except ImportError:  # Airflow 2
-            from airflow.io.path import ObjectStoragePath
+        from oss_provider._compat import ObjectStoragePath
+
         return ObjectStoragePath(source, conn_id=conn_id)
 
     @_translating
@@ -610,7 +608,16 @@ class OSSMultipartHook(BaseHook):
             return False, f"{type(exc).__name__}: {exc}"
 
     @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        from oss_provider.provider_info import PROVIDER_INFO
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extra fields of the connection form on Airflow 2.11-3.1 (3.2+ reads the provider
+        info's ``conn-fields`` and never calls this)."""
+        from oss_provider.hooks.connection_form import form_widgets
 
-        return PROVIDER_INFO["connection-types"][0]["ui-field-behaviour"]
+        return form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder fields of the form on Airflow 2.11-3.1."""
+        from oss_provider.hooks.connection_form import field_behaviour
+
+        return field_behaviour()

@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from oss_provider.client.urls import oss_path_target
+
 _NONE_TEXT = {"", "none", "null"}
 
 
@@ -111,8 +113,9 @@ def as_key(value: Any) -> str:
     spaces belong to a key."""
     if is_none(value):
         raise ValueError("key is required: an object key such as 'exports/data.bin'")
-    if getattr(value, "protocol", None) == "oss" and hasattr(value, "bucket"):
-        return f"oss://{value.bucket}/{value.key}"  # an ObjectStoragePath target
+    target = oss_path_target(value)
+    if target is not None:  # an ObjectStoragePath
+        return f"oss://{target[0]}/{target[1]}"
     if not isinstance(value, str):
         raise TypeError(f"key must be a string, got {type(value).__name__}")
     return value

@@ -9,14 +9,11 @@ from typing import TYPE_CHECKING, Any
 from oss_provider._compat import AirflowFailException, BaseOperator
 from oss_provider.client.models import CompletedObject
 from oss_provider.operators._args import as_key, as_str
+from oss_provider.operators._copying import RuntimeStateNotCopied
 
 if TYPE_CHECKING:
+    from oss_provider._compat import Context
     from oss_provider.hooks.oss_multipart import OSSMultipartHook
-
-    try:
-        from airflow.sdk import Context
-    except ImportError:  # Airflow 2
-        from airflow.utils.context import Context
 
 DEFAULT_CONN_ID = "oss_multipart_default"
 
@@ -25,14 +22,12 @@ def oss_asset(bucket: str, key: str) -> Any:
     """The Airflow Asset for an object, ``oss://bucket/key``: put it in an upload task's
     ``outlets`` and schedule downstream DAGs on it; the upload attaches ETag, size and CRC-64
     to the asset event."""
-    try:
-        from airflow.sdk import Asset
-    except ImportError:  # Airflow 2
-        from airflow.datasets import Dataset as Asset
+    from oss_provider._compat import Asset
+
     return Asset(f"oss://{bucket}/{key}")
 
 
-class OSSBaseOperator(BaseOperator):
+class OSSBaseOperator(RuntimeStateNotCopied, BaseOperator):
     """The connection and the hook, built lazily (nothing is read at DAG parse time).
 
     Every OSS call goes through :attr:`hook`, which turns client errors into Airflow's
@@ -129,10 +124,12 @@ class OSSObjectOperator(OSSBaseOperator):
         outlets = getattr(self, "outlets", None) or ()
         if events is None or not outlets:
             return
+        from oss_provider._compat import AssetAlias  # DatasetAlias on Airflow 2
+
         uri = f"oss://{result['bucket']}/{result['key']}"
         extra = {k: result[k] for k in ("etag", "size", "crc64")}
         for outlet in outlets:
             if getattr(outlet, "uri", None) == uri:
                 events[outlet].extra = extra
-            elif type(outlet).__name__ == "AssetAlias":
+            elif isinstance(outlet, AssetAlias):
                 events[outlet].add(oss_asset(result["bucket"], result["key"]), extra=extra)

@@ -14,6 +14,7 @@ import ast
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from oss_provider._compat import AirflowException, AirflowFailException
@@ -29,12 +30,8 @@ from oss_provider.operators._args import as_bool, as_json
 from oss_provider.operators.base import OSSBaseOperator
 
 if TYPE_CHECKING:
+    from oss_provider._compat import Context
     from oss_provider.hooks.oss_multipart import OSSMultipartHook
-
-    try:
-        from airflow.sdk import Context
-    except ImportError:  # Airflow 2
-        from airflow.utils.context import Context
 
 _NAMED_IN_FAILURE = 20
 
@@ -107,6 +104,7 @@ class OSSAbortStaleUploadsOperator(OSSBaseOperator):
     :param oss_conn_id: the ``oss_multipart`` connection. (templated)
     """
 
+    runtime_attrs = ("hook", "stop_event")
     template_fields: Sequence[str] = (
         "bucket_name",
         "prefixes",
@@ -155,7 +153,6 @@ class OSSAbortStaleUploadsOperator(OSSBaseOperator):
         self.active_within = active_within
         self.list_parts = list_parts
         self.max_rows = max_rows
-        self._stop = threading.Event()
         if not self._has_templates():
             self.build_options()  # fail at parse time on bad literal arguments
 
@@ -225,7 +222,7 @@ class OSSAbortStaleUploadsOperator(OSSBaseOperator):
             options.concurrency,
             options.skip_active,
         )
-        report = hook.abort_stale_uploads(bucket, stop_event=self._stop, **arguments)
+        report = hook.abort_stale_uploads(bucket, stop_event=self.stop_event, **arguments)
         self.log.info("%s", report.format_table())
         data = report.to_dict()
         if report.counts["stale"] and not options.dry_run:
@@ -240,8 +237,13 @@ class OSSAbortStaleUploadsOperator(OSSBaseOperator):
             raise AirflowException(failure_message(report))
         return data
 
+    @cached_property
+    def stop_event(self) -> threading.Event:
+        """Set by ``on_kill``: the sweep stops between aborts. One per operator copy."""
+        return threading.Event()
+
     def on_kill(self) -> None:
-        self._stop.set()
+        self.stop_event.set()
 
 
 def failure_message(report: CleanupReport) -> str:

@@ -38,10 +38,7 @@ from oss_provider.operators._args import (
 from oss_provider.operators.base import DEFAULT_CONN_ID, OSSBaseOperator, task_owner
 
 if TYPE_CHECKING:
-    try:
-        from airflow.sdk import Context
-    except ImportError:  # Airflow 2
-        from airflow.utils.context import Context
+    from oss_provider._compat import Context
 
 
 def as_patterns(name: str, value: Any) -> list[str] | None:

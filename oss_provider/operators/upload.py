@@ -24,10 +24,7 @@ from oss_provider.operators.base import (
 )
 
 if TYPE_CHECKING:
-    try:
-        from airflow.sdk import Context
-    except ImportError:  # Airflow 2
-        from airflow.utils.context import Context
+    from oss_provider._compat import Context
 
 
 class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):

@@ -13,14 +13,19 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
-
+from oss_provider._compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+from oss_provider.operators._copying import RuntimeStateNotCopied
 from oss_provider.sensors.object_wait import ObjectWait, build_wait, check, check_shape
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
+    from oss_provider._compat import Context
     from oss_provider.hooks.oss_multipart import OSSMultipartHook
 
 DEFAULT_CONN_ID = "oss_multipart_default"
@@ -28,14 +33,12 @@ DEFAULT_CONN_ID = "oss_multipart_default"
 
 def _default_deferrable() -> bool:
     try:
-        from airflow.configuration import conf
-
         return conf.getboolean("operators", "default_deferrable", fallback=False)
     except Exception:  # noqa: BLE001 - no config: not deferrable
         return False
 
 
-class OSSObjectSensor(BaseSensorOperator):
+class OSSObjectSensor(RuntimeStateNotCopied, BaseSensorOperator):
     """Wait until an object exists in OSS, optionally with a given size, CRC-64 or ETag.
 
     Returns (XCom) the object's metadata ``{"bucket", "key", "size", "etag", "crc64",
@@ -104,6 +107,8 @@ class OSSObjectSensor(BaseSensorOperator):
         self.deferrable = _default_deferrable() if deferrable is None else bool(deferrable)
         self.oss_conn_id = oss_conn_id
         self._reason = ""
+
+    runtime_attrs = ("hook", "object_wait")
 
     @cached_property
     def hook(self) -> OSSMultipartHook:

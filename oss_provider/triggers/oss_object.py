@@ -13,8 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
+from oss_provider._compat import AirflowFailException, BaseTrigger, TriggerEvent
 from oss_provider.sensors.object_wait import ObjectWait, Outcome, check
 
 CLASSPATH = "oss_provider.triggers.oss_object.OSSObjectTrigger"
@@ -65,8 +64,6 @@ class OSSObjectTrigger(BaseTrigger):
         return check(self._hook, self.wait)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow.sdk.exceptions import AirflowFailException
-
         where = self.wait.describe()
         reason = f"{where}: not checked yet"
         while True:
