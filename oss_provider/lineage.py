@@ -2,7 +2,8 @@
 
 - ``sanitize_uri`` / ``create_asset`` / ``convert_asset_to_openlineage``: the ``asset-uris``
   entry of the provider info, so ``Asset("oss://bucket/key")`` is validated, normalised and
-  reported to OpenLineage as namespace ``oss://bucket``, name ``key``.
+  reported to OpenLineage as namespace ``oss://bucket``, name ``key``. :func:`asset_uri` is the
+  one spelling of an object's asset URI (the key percent-encoded); the converter decodes it.
 - :class:`OSSOpenLineageMixin`: ``get_openlineage_facets_on_complete`` for the upload operators:
   the source as the input dataset, the written object as the output.
 
@@ -29,10 +30,42 @@ _SCHEME_ALIASES = {"s3a": "s3", "s3n": "s3", "gcs": "gs", "local": "file"}
 
 
 # -- assets -----------------------------------------------------------------------------------
+# What stays literal in an asset URI's key: ``/`` and RFC 3986's other path characters (``=``,
+# ``:``, ``@``, ``+`` ... as in ``year=2026/part.csv``), so plain keys keep the URI they always
+# had. Everything else (``#``, ``?``, ``%``, space, control and non-ASCII characters) is
+# percent-encoded: Airflow drops a fragment, rewrites a query and (Airflow 2, MySQL) refuses
+# non-ASCII, and would otherwise turn ``dir/a#1.csv`` into the asset of ``dir/a``.
+_KEY_SAFE = "/!$&'()*+,;=:@"
+
+
+def asset_uri(bucket: str, key: str = "") -> str:
+    """``oss://bucket/<key percent-encoded>``: the one spelling of an object's asset URI.
+
+    Decoding the path (:func:`asset_target`) gives the key back exactly. Trailing slashes are
+    encoded too (``%2F``), since Airflow strips them and ``dir/`` would become ``dir``. OSS
+    keys cannot start with ``/``, so a leading one is dropped."""
+    encoded = urllib.parse.quote(key.lstrip("/"), safe=_KEY_SAFE)
+    path = encoded.rstrip("/")
+    path += "%2F" * (len(encoded) - len(path))
+    return f"{SCHEME}://{bucket.lower()}/{path}"
+
+
+def asset_target(uri: str) -> tuple[str, str]:
+    """``(bucket, key)`` of an ``oss://`` asset URI, the inverse of :func:`asset_uri`.
+
+    A query can only be a ``?`` in a hand-written key, so it is kept as part of the key."""
+    parsed = urllib.parse.urlsplit(uri)
+    key = urllib.parse.unquote(parsed.path.lstrip("/"))
+    if parsed.query:
+        key += "?" + urllib.parse.unquote(parsed.query)
+    return parsed.netloc, key
+
+
 def sanitize_uri(uri: SplitResult) -> SplitResult:
     """The ``oss`` asset URI normaliser: a bucket is required; bucket names are lowercase in
     OSS, so ``oss://My-Bucket/k`` and ``oss://my-bucket/k`` are one asset. The key is kept as
-    given (Airflow has already dropped a trailing slash, a fragment and user info)."""
+    given, escapes included, so :func:`asset_uri`'s output is stable (Airflow has already
+    dropped a trailing slash, a fragment and user info)."""
     if not uri.netloc:
         raise ValueError("URI format oss:// must contain a bucket name: oss://bucket/key")
     if uri.port is not None:
@@ -41,17 +74,19 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
 
 
 def create_asset(*, bucket: str, key: str = "", extra: dict | None = None) -> Any:
-    """``Asset("oss://bucket/key")`` (the ``factory`` of the ``asset-uris`` entry)."""
+    """The Asset of object ``key`` in ``bucket`` (the ``factory`` of the ``asset-uris`` entry,
+    and what :func:`~oss_provider.operators.base.oss_asset` returns): URI from
+    :func:`asset_uri`."""
     from oss_provider._compat import Asset
 
-    return Asset(uri=f"oss://{bucket}/{key.lstrip('/')}", extra=extra)
+    return Asset(uri=asset_uri(bucket, key), extra=extra)
 
 
 def convert_asset_to_openlineage(asset: Any, lineage_context: Any = None) -> Any:
     """An ``oss://bucket/key`` asset as an OpenLineage dataset: namespace ``oss://bucket``, name
-    ``key`` (``/`` for the bucket itself)."""
-    parsed = urllib.parse.urlsplit(asset.uri)
-    return _dataset(f"oss://{parsed.netloc}", parsed.path.lstrip("/") or "/")
+    the exact (decoded) key, ``/`` for the bucket itself."""
+    bucket, key = asset_target(asset.uri)
+    return _dataset(f"{SCHEME}://{bucket}", key or "/")
 
 
 # -- datasets ---------------------------------------------------------------------------------
@@ -67,15 +102,26 @@ def _local_host() -> str:
     return socket.gethostname()
 
 
+# Schemes whose URL paths are percent-encoded text: the upload decodes ``file://`` paths (see
+# ``open_source``) and HTTP servers decode theirs. fsspec takes every other scheme's path
+# literally (``s3://b/a%20b#1`` is the key ``a%20b#1``), so those are named as written.
+_ENCODED_SCHEMES = frozenset({"file", "http", "https"})
+
+
 def source_dataset(source: Any) -> Any | None:
     """An upload source as an OpenLineage dataset, or None for what has no address (a stream).
 
-    Local paths and ``file://`` URLs: namespace ``file://<host>``, name the absolute path;
-    ``s3://``, ``gs://``, ``oss://`` ...: namespace ``<scheme>://<bucket>``, name the key; other
-    fsspec URLs (``https://host/p``, ``sftp://host/p``): ``<scheme>://<netloc>`` and the path.
-    An ``ObjectStoragePath`` is taken by its URL.
+    Local paths and ``file://`` URLs: namespace ``file://<host>``, name the absolute path, the
+    URL decoded (``my%20file.csv`` is ``my file.csv``); ``s3://``, ``gs://``, ``oss://`` ...:
+    namespace ``<scheme>://<bucket>``, name the key exactly as written (``#`` and ``?``
+    included); ``http(s)://host/p``: the host and the decoded path; other fsspec URLs
+    (``sftp://host/p``): ``<scheme>://<netloc>`` and the path as written. An
+    ``ObjectStoragePath`` is taken by its URL (a local one by its path).
     """
-    if getattr(source, "protocol", None):
+    protocol = getattr(source, "protocol", None)
+    if protocol:
+        if protocol in ("file", "local") and getattr(source, "path", None):
+            return _dataset(f"file://{_local_host()}", str(source.path))
         text = str(source)  # an ObjectStoragePath: its URL (a conn id shows as user info)
     elif isinstance(source, os.PathLike):
         text = os.fspath(source)
@@ -91,13 +137,20 @@ def source_dataset(source: Any) -> Any | None:
     if len(scheme) <= 1:  # no scheme, or a Windows drive letter
         return _dataset(f"file://{_local_host()}", os.path.abspath(text))
     scheme = _SCHEME_ALIASES.get(scheme, scheme)
-    netloc = parsed.netloc.rpartition("@")[2]  # never user info (a conn id, a password)
-    if scheme == "file":
-        return _dataset(f"file://{netloc or _local_host()}", parsed.path or "/")
-    return _dataset(f"{scheme}://{netloc}", parsed.path.lstrip("/") or "/")
+    if scheme in _ENCODED_SCHEMES:
+        netloc = parsed.netloc.rpartition("@")[2]  # never user info (a conn id, a password)
+        path = urllib.parse.unquote(parsed.path)
+        if scheme == "file":
+            return _dataset(f"file://{netloc or _local_host()}", path or "/")
+        return _dataset(f"{scheme}://{netloc}", path.lstrip("/") or "/")
+    rest = text[len(parsed.scheme) + 1 :].removeprefix("//")
+    netloc, _, path = rest.partition("/")
+    netloc = netloc.rpartition("@")[2]
+    return _dataset(f"{scheme}://{netloc}", path.lstrip("/") or "/")
 
 
 def object_dataset(bucket: str, key: str) -> Any:
+    """The written object: namespace ``oss://bucket``, name the key as is (never encoded)."""
     return _dataset(f"oss://{bucket}", key)
 
 
@@ -145,6 +198,8 @@ def _sources(op: Any, task_instance: Any) -> list[Any]:
 
 __all__ = [
     "OSSOpenLineageMixin",
+    "asset_target",
+    "asset_uri",
     "convert_asset_to_openlineage",
     "create_asset",
     "object_dataset",

@@ -23,7 +23,7 @@ from oss_provider.client.cleanup import (
     parse_older_than,
 )
 from oss_provider.client.errors import OSSError
-from oss_provider.client.models import PartInfo, PartsPage, UploadInfo, UploadsPage
+from oss_provider.client.models import PartInfo, UploadInfo, UploadsPage
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 
@@ -53,13 +53,10 @@ class FakeClient:
         self.aborted.append(upload_id)
         return True
 
-    def list_parts(self, bucket, key, upload_id, *, max_parts=1000, part_number_marker=0):
+    def iter_parts(self, bucket, key, upload_id):
         self.parts_listed.append(upload_id)
-        infos = [
-            PartInfo(n, f"etag{n}", 100, when)
-            for n, when in enumerate(self.parts.get(upload_id, []), start=1)
-        ]
-        return PartsPage(bucket, key, upload_id, infos, part_number_marker, len(infos), 1000, False)
+        for n, when in enumerate(self.parts.get(upload_id, []), start=1):
+            yield PartInfo(n, f"etag{n}", 100, when)
 
 
 class NoRequestClient:

@@ -155,9 +155,10 @@ def test_bad_rendered_arguments_fail_at_once_without_a_request(
 def test_missing_bucket_fails_at_once(oss_conn_env):
     sensor = _sensor("no-such-bucket-here", key="a", timeout=30)
     started = time.monotonic()
-    with pytest.raises(AirflowFailException, match="NoSuchBucket"):
+    with pytest.raises(AirflowFailException, match="NoSuchBucket") as info:
         sensor.execute({})
     assert time.monotonic() - started < 5
+    assert "oss://no-such-bucket-here/a" in str(info.value)  # OSS's message names no bucket
 
 
 # -- deferrable -------------------------------------------------------------------------------
@@ -270,3 +271,23 @@ def test_trigger_reports_a_permanent_error(oss_conn_env):
     event, _, took = _run_trigger(trigger)
     assert event.payload["status"] == "error" and "NoSuchBucket" in event.payload["message"]
     assert took < 5
+
+
+@pytest.mark.parametrize(
+    "wait",
+    [{"key": "k"}, {"prefix": "in/"}, {"key": "in/*.csv", "wildcard_match": True}],
+    ids=["key", "prefix", "glob"],
+)
+def test_deferrable_missing_bucket_message_names_the_bucket(oss_conn_env, wait):
+    bucket = "no-such-bucket-here"
+    trigger = OSSObjectTrigger(wait={"bucket": bucket, **wait}, oss_conn_id="oss_multipart_default")
+    where = trigger.wait.describe()
+    event, _, _ = _run_trigger(trigger)
+    assert event.payload["status"] == "error"
+    message = event.payload["message"]
+    assert message.startswith(f"oss://{bucket}/") and "NoSuchBucket" in message, message
+    # the task's failure says it once, as poke mode does
+    sensor = _sensor(bucket, deferrable=True, **wait)
+    with pytest.raises(AirflowFailException) as info:
+        sensor.execute_complete({}, event.payload)
+    assert str(info.value).count(where) == 1 and "NoSuchBucket" in str(info.value), info.value

@@ -381,6 +381,17 @@ class OSSClient:
         validate_bucket_name(bucket)
         validate_key(key)
         sends = self.transport.policy.max_sends
+        deadline = self.transport.policy.deadline(len(body or b""))
+        with self.transport.one_deadline(deadline):
+            return self._complete_until_known(
+                request, bucket, key, upload_id, ordered, expected_crc, initiated, sends
+            )
+
+    def _complete_until_known(
+        self, request, bucket, key, upload_id, ordered, expected_crc, initiated, sends
+    ) -> CompletedObject:
+        """Send Complete; after a lost answer, look at the upload and the object until the
+        outcome is known (all under the caller's one deadline)."""
         lost: Exception | None = None
         not_ours = (
             f"Complete of upload {upload_id} of oss://{bucket}/{key} lost its answer and the "

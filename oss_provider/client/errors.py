@@ -48,8 +48,15 @@ class OSSClientError(Exception):
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Whether sending the same request again (or retrying the task) may succeed."""
+    """Whether sending the same request again (or retrying the task) may succeed: the one
+    classifier that the transport, the engine, the sweep, the hook (and so the sensor and the
+    trigger) all ask."""
     return isinstance(error, OSSClientError) and bool(error.retryable)
+
+
+def retryable_status(status: int) -> bool:
+    """A 5xx or 429 answer, whatever its body says: the service or the path to it is failing."""
+    return status >= 500 or status == 429
 
 
 class OSSError(OSSClientError):
@@ -83,7 +90,7 @@ class OSSError(OSSClientError):
     def retryable(self) -> bool:  # type: ignore[override]
         if self.code in PERMANENT_CODES:
             return False
-        return self.status >= 500 or self.status == 429 or self.code in RETRYABLE_CODES
+        return retryable_status(self.status) or self.code in RETRYABLE_CODES
 
     def __str__(self) -> str:
         head = f"{self.code} (HTTP {self.status})"
@@ -255,17 +262,28 @@ class RetriesExhaustedError(OSSClientError):
 
 
 class OSSResponseError(OSSClientError):
-    """An answer that is not OSS at all (an HTML page from a proxy, a wrong endpoint)."""
+    """An answer that is not OSS at all (an HTML page from a proxy, a wrong endpoint).
+
+    Retryable when its status is: a load balancer's or proxy's 502/503/504 page or a 429 is
+    the path to OSS failing for a while, whatever the body; a 4xx page is a wrong endpoint."""
 
     def __init__(self, status: int, snippet: str, *, operation: str | None = None):
         self.status = status
         self.snippet = snippet
         self.operation = operation
         where = f"{operation}: " if operation else ""
+        if retryable_status(status):
+            advice = "A proxy or load balancer on the way to OSS failed; it is retried."
+        else:
+            advice = "Check that the connection's endpoint is an OSS endpoint."
         super().__init__(
             f"{where}the endpoint answered HTTP {status} with a body that is not OSS XML "
-            f"(first bytes: {snippet!r}). Check that the connection's endpoint is an OSS endpoint."
+            f"(first bytes: {snippet!r}). {advice}"
         )
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return retryable_status(self.status)
 
 
 class IntegrityError(OSSClientError):

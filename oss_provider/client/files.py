@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import (
@@ -217,7 +218,7 @@ def list_files(
         source = os.fspath(source)
     if fs is None and isinstance(source, str) and "://" in source:
         if source.startswith("file://"):
-            source = source[len("file://") :]
+            source = unquote(urlsplit(source).path)  # file:///data/my%20dir -> /data/my dir
         else:
             from fsspec.core import url_to_fs
 

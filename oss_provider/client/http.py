@@ -1,8 +1,12 @@
 """One pooled ``requests`` session per client, signing per attempt, and the one retry policy.
 
 The policy (:class:`RetryPolicy`) lives here and nowhere else: a request is sent at most
-``max_sends`` times and never past ``budget_seconds`` from its first send (each attempt's read
-timeout is cut to what is left), with full-jitter exponential backoff between sends. Retried:
+``max_sends`` times, with full-jitter exponential backoff between sends, and has one deadline
+from its first send to the last byte of its answer, across all sends: ``budget_seconds`` plus its
+body at :data:`MIN_BODY_RATE` (an 8 MiB part gets 8 s more). The deadline is enforced on the
+socket (:mod:`oss_provider.client.deadline`), so a peer that trickles its answer or accepts the
+body slowly cannot hold a request past it. A caller that resolves a lost answer with more
+requests (Complete, Initiate) passes the same deadline to each. Retried:
 5xx and throttling answers, resets, timeouts, and 2xx answers whose XML is cut short. A
 non-idempotent request (Initiate, Complete) is sent again only when it provably never reached
 the server (no connection) or the server refused it with a retryable error; otherwise the error
@@ -14,8 +18,10 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -26,6 +32,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from oss_provider.client import xml as oss_xml
+from oss_provider.client.deadline import POOL_CLASSES, Deadline
 from oss_provider.client.endpoint import Endpoint
 from oss_provider.client.errors import (
     MalformedResponseError,
@@ -75,6 +82,9 @@ class Request:
     parse: Callable[[requests.Response], Any] | None = None
 
 
+MIN_BODY_RATE = 1024 * 1024  # bytes per second a request body is granted beyond the budget
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long one request is tried: ``max_sends`` sends at most, none starting
@@ -98,6 +108,24 @@ class RetryPolicy:
     def delay(self, sends: int) -> float:
         """The wait before the next send, after ``sends`` sends."""
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (sends - 1)))
+
+    def deadline(self, body_bytes: int = 0, *, now: float | None = None) -> float:
+        """The monotonic time by which a request sent ``now`` must be answered, retries included."""
+        start = time.monotonic() if now is None else now
+        return start + self.budget_seconds + body_bytes / MIN_BODY_RATE
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An adapter whose connections (direct or through a proxy) obey the request deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = POOL_CLASSES
+        return manager
 
 
 def _session_with_environment_read_once(endpoint: Endpoint, verify: bool | str) -> requests.Session:
@@ -138,11 +166,24 @@ class Transport:
         self.read_timeout = read_timeout
         self.policy = policy
         self.session = _session_with_environment_read_once(endpoint, verify)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"User-Agent": "airflow-provider-oss-multipart"})
         self.session.headers.pop("Accept-Encoding", None)
+        self._scope = threading.local()
+
+    @contextmanager
+    def one_deadline(self, deadline: float) -> Iterator[None]:
+        """Every request this thread sends inside shares ``deadline`` (or its own, if earlier):
+        for a call that resolves a lost answer with more requests, so its re-sends and checks
+        do not each start a fresh budget."""
+        outer = getattr(self._scope, "deadline", None)
+        self._scope.deadline = deadline if outer is None else min(outer, deadline)
+        try:
+            yield
+        finally:
+            self._scope.deadline = outer
 
     def credentials(self) -> Credentials:
         return self._credentials()
@@ -150,17 +191,29 @@ class Transport:
     def close(self) -> None:
         self.session.close()
 
-    def send(self, req: Request) -> requests.Response:
+    def send(self, req: Request, *, deadline: float | None = None) -> requests.Response:
         """Send under the retry policy; return a 2xx response (``.parsed`` set when the request
-        has a parser) or raise the error, :class:`RetriesExhaustedError` when the policy ran out."""
+        has a parser) or raise the error, :class:`RetriesExhaustedError` when the policy ran out.
+
+        ``deadline`` (monotonic) is when the last byte of the answer must have arrived, retries
+        included; by default the policy's budget (plus the body's time) from now."""
         policy = self.policy
         started = time.monotonic()
+        if deadline is None:
+            deadline = policy.deadline(len(req.body or b""), now=started)
+        scope = getattr(self._scope, "deadline", None)
+        if scope is not None:
+            deadline = min(deadline, scope)
         sends = 0
         while True:
-            left = policy.budget_seconds - (time.monotonic() - started)
+            left = deadline - time.monotonic()
             sends += 1
             try:
-                resp = self.send_once(req, read_timeout=min(self.read_timeout, max(left, 1.0)))
+                if left <= 0:
+                    raise self._deadline_error(req, deadline, started)
+                resp = self.send_once(
+                    req, read_timeout=min(self.read_timeout, left), deadline=deadline
+                )
                 if resp.status_code < 300:
                     if req.parse is not None:
                         resp.parsed = req.parse(resp)  # type: ignore[attr-defined]
@@ -174,13 +227,13 @@ class Transport:
                 raise error
             elapsed = time.monotonic() - started
             delay = policy.delay(sends)
-            if sends >= policy.max_sends or elapsed + delay >= policy.budget_seconds:
+            if sends >= policy.max_sends or time.monotonic() + delay >= deadline:
                 if sends == 1:
                     raise error  # nothing was retried: the error says it all
                 raise RetriesExhaustedError(
                     f"{req.operation} gave up after {sends} send{'s' if sends > 1 else ''} in "
                     f"{elapsed:.1f} s (retry policy: at most {policy.max_sends} sends within "
-                    f"{policy.budget_seconds:g} s); last error: {error}",
+                    f"{deadline - started:.0f} s); last error: {error}",
                     last=error,
                     sends=sends,
                     seconds=elapsed,
@@ -199,7 +252,21 @@ class Transport:
             return not error.maybe_applied
         return isinstance(error, OSSError)  # an error answer: the server refused the request
 
-    def send_once(self, req: Request, *, read_timeout: float | None = None) -> requests.Response:
+    def _deadline_error(self, req: Request, deadline: float, started: float) -> OSSTransportError:
+        return OSSTransportError(
+            f"no complete answer from {self.endpoint.netloc} within the request's deadline "
+            f"({deadline - started:.0f} s after its first send: the retry budget plus the body "
+            "at 1 MiB/s); raise the connection's 'retry_budget' for a slow link",
+            operation=req.operation,
+        )
+
+    def send_once(
+        self,
+        req: Request,
+        *,
+        read_timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> requests.Response:
         creds = self.credentials()
         headers = sign_headers(
             req.method,
@@ -213,36 +280,51 @@ class Transport:
             when=time.time(),
         )
         url = self.endpoint.url(req.bucket, req.key, canonical_query(req.params))
+        if deadline is None:
+            deadline = self.policy.deadline(len(req.body or b""))
+        started = time.monotonic()
+        watch = None
         try:
             timeout = (self.connect_timeout, read_timeout or self.read_timeout)
-            resp = self._send_prepared(req, url, headers, timeout)
-            if not req.stream or resp.status_code >= 300:
-                resp.content  # noqa: B018 - read the body inside the try: resets surface here
-        except requests.exceptions.SSLError as exc:
-            raise OSSTransportError(
-                f"TLS error talking to {self.endpoint.netloc}: {_short(exc)}. If the endpoint uses "
-                "a private CA, set the connection's 'verify' extra to the CA bundle path "
-                "(or false for a test server).",
+            with Deadline(deadline) as watch:
+                resp = self._send_prepared(req, url, headers, timeout)
+                if not req.stream or resp.status_code >= 300:
+                    resp.content  # noqa: B018 - read the body inside the try: resets surface here
+        except requests.exceptions.RequestException as exc:
+            if watch is not None and watch.expired:
+                raise self._deadline_error(req, deadline, started) from None
+            raise self._transport_error(req, exc) from None
+        if watch.expired:  # a socket shut mid-answer can read as a short, "complete" answer
+            raise self._deadline_error(req, deadline, started)
+        return resp
+
+    def _transport_error(
+        self, req: Request, exc: requests.exceptions.RequestException
+    ) -> OSSTransportError:
+        """What a ``requests`` failure means for this request: never sent, maybe applied, or a
+        setting no retry can fix."""
+        where = self.endpoint.netloc
+        if isinstance(exc, requests.exceptions.SSLError):
+            return OSSTransportError(
+                f"TLS error talking to {where}: {_short(exc)}. If the endpoint uses a private CA, "
+                "set the connection's 'verify' extra to the CA bundle path (or false for a test "
+                "server).",
                 operation=req.operation,
                 retryable=False,
-            ) from None
-        except requests.exceptions.InvalidURL as exc:
-            raise OSSTransportError(
+            )
+        if isinstance(exc, requests.exceptions.InvalidURL):
+            return OSSTransportError(
                 f"invalid URL: {_short(exc)}", operation=req.operation, retryable=False
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            if _never_connected(exc):
-                reason, lasting = _connect_reason(exc)
-                raise OSSTransportError(
-                    f"cannot connect to {self.endpoint.netloc}: {reason}",
-                    operation=req.operation,
-                    maybe_applied=False,
-                    retryable=not lasting,  # a refused port or an unknown host is a setting
-                ) from None
-            raise OSSTransportError(
-                f"no answer from {self.endpoint.netloc}: {_short(exc)}", operation=req.operation
-            ) from None
-        return resp
+            )
+        if _never_connected(exc):
+            reason, lasting = _connect_reason(exc)
+            return OSSTransportError(
+                f"cannot connect to {where}: {reason}",
+                operation=req.operation,
+                maybe_applied=False,
+                retryable=not lasting,  # a refused port or an unknown host is a setting
+            )
+        return OSSTransportError(f"no answer from {where}: {_short(exc)}", operation=req.operation)
 
     def _send_prepared(
         self, req: Request, url: str, headers: dict[str, str], timeout: tuple[float, float]

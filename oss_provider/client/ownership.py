@@ -150,7 +150,20 @@ def start_owned_upload(
     initiate_kwargs: Mapping[str, Any],
 ) -> UploadInfo:
     """Initiate and claim an upload. A lost Initiate answer leaves nothing behind: the unclaimed
-    upload it may have created is found and aborted, then Initiate is sent again."""
+    upload it may have created is found and aborted, then Initiate is sent again. All of it,
+    re-sends and checks included, runs under one request deadline."""
+    transport = client.transport
+    with transport.one_deadline(transport.policy.deadline()):
+        return _start_owned_upload(client, bucket, key, writer, initiate_kwargs)
+
+
+def _start_owned_upload(
+    client: OSSClient,
+    bucket: str,
+    key: str,
+    writer: Writer,
+    initiate_kwargs: Mapping[str, Any],
+) -> UploadInfo:
     kwargs = {k: v for k, v in initiate_kwargs.items() if v is not None}
     for _ in range(_CLAIM_ATTEMPTS):
         sent_at = time.monotonic()

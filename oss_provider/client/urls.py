@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 
 def parse_oss_url(url: str) -> tuple[str, str]:
-    """Split ``oss://bucket/key`` into ``(bucket, key)``; the key may be empty."""
-    parts = urlsplit(url)
-    if parts.scheme != "oss" or not parts.netloc:
+    """Split ``oss://bucket/key`` into ``(bucket, key)``; the key may be empty.
+
+    The key is everything after the bucket, exactly: ``#`` and ``?`` are legal in OSS keys, so
+    this is no URL parse (``urlsplit`` would cut ``dir/a#1.csv`` to ``dir/a``)."""
+    if not isinstance(url, str) or url[:6].lower() != "oss://":
         raise ValueError(f"{url!r} is not an OSS URL; expected oss://bucket/key")
-    return parts.netloc, parts.path.lstrip("/")
+    bucket, _, key = url[6:].partition("/")
+    if not bucket:
+        raise ValueError(f"{url!r} is not an OSS URL; expected oss://bucket/key")
+    return bucket, key.lstrip("/")
 
 
 def is_oss_url(value: object) -> bool:

@@ -5,6 +5,8 @@ streamed into the parallel multipart engine through a bounded pipe, so memory st
 from __future__ import annotations
 
 import io
+import logging
+import sys
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -12,12 +14,17 @@ from typing import TYPE_CHECKING, Any
 from oss_provider.client import transfer
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from oss_provider.client.api import OSSClient
     from oss_provider.client.models import CompletedObject
 
+log = logging.getLogger(__name__)
+
 
 class WriterAborted(Exception):
-    """The writer was closed after an error in the ``with`` block: nothing is stored."""
+    """Raised into the upload engine when the writer gives up (an error while writing, or dropped
+    without ``close()``), so that it aborts the upload: nothing is stored."""
 
 
 class _Pipe:
@@ -73,9 +80,78 @@ class _Pipe:
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
+class _StreamUpload:
+    """One writer's multipart upload on its own thread. It holds no reference to the writer, so
+    a writer dropped without ``close()`` is collected, and its ``__del__`` aborts the upload."""
+
+    def __init__(
+        self,
+        client: OSSClient,
+        bucket: str,
+        key: str,
+        first: bytes,
+        *,
+        part_size: int,
+        concurrency: int,
+        content_type: str | None,
+        metadata: dict[str, str] | None,
+    ) -> None:
+        self.pipe = _Pipe(limit=part_size)
+        self.pipe.put(first)
+        self.result: CompletedObject | Any = None
+        self.error: BaseException | None = None
+        options = {
+            "part_size": part_size,
+            "concurrency": concurrency,
+            "content_type": content_type,
+            "metadata": metadata,
+        }
+        self.thread = threading.Thread(
+            target=self._run,
+            args=(client, bucket, key, options),
+            name=f"oss-writer {bucket}/{key}",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def _run(self, client: OSSClient, bucket: str, key: str, options: dict[str, Any]) -> None:
+        try:
+            # a stream upload is never resumed and always aborted when it fails
+            self.result = transfer.upload(client, bucket, key, self.pipe, resume=False, **options)
+        except BaseException as error:  # noqa: BLE001 - re-raised by finish()
+            self.error = error
+            self.pipe.finish(error)  # a blocked write() raises the upload's own error
+
+    def finish(self) -> CompletedObject | Any:
+        """End of data: wait for Complete (verified) and return the object, or raise."""
+        self.pipe.finish()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def abandon(self, why: str, *, wait: bool = True) -> None:
+        """Make the engine fail (it then aborts the upload); ``wait`` for the abort unless in a
+        finalizer, which may run on any thread, even one the engine is waiting for."""
+        self.pipe.finish(WriterAborted(why))
+        if wait and threading.current_thread() is not self.thread:
+            self.thread.join()
+
+
 class OSSObjectWriter(io.RawIOBase):
-    """``open("wb")`` on an ``oss://`` path. Nothing is visible at the key until ``close()``
-    succeeds; an exception inside ``with`` aborts the upload (nothing stored, nothing left)."""
+    """``open("wb")`` on an ``oss://`` path (and the raw file under ``open("w")``'s text wrapper
+    and ``fsspec.open``). Nothing is visible at the key until ``close()`` commits, and it commits
+    only when the writing ended normally. It discards instead (no PUT; a started multipart upload
+    is aborted) when:
+
+    - its own ``with`` block exits with an exception;
+    - ``close()`` runs while an exception raised since the file was opened is being handled:
+      the ``with`` of a wrapper that closes it on the way out (``TextIOWrapper``, fsspec's
+      ``OpenFile``), or an ``except`` / ``finally`` around the writing. An exception that was
+      already being handled when the file was opened does not count, so a ``with`` inside an
+      ``except`` block commits;
+    - it, or a text or buffered wrapper around it, is garbage-collected without ``close()``.
+    """
 
     def __init__(
         self,
@@ -96,9 +172,10 @@ class OSSObjectWriter(io.RawIOBase):
         self.metadata = metadata
         self.path = f"{bucket}/{key}"
         self._buffer = bytearray()
-        self._pipe: _Pipe | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._upload: _StreamUpload | None = None
+        self._abandoned = False  # a wrapper is being garbage-collected: discard on close()
+        # the exception already being handled when opened: it is no failure of this writing
+        self._handling_at_open: BaseException | None = sys.exception()
         self.result: CompletedObject | Any = None
 
     def writable(self) -> bool:
@@ -108,46 +185,37 @@ class OSSObjectWriter(io.RawIOBase):
         if self.closed:
             raise ValueError("write to a closed oss:// file")
         view = bytes(data)
-        if self._pipe is None:
+        if self._abandoned:
+            return len(view)  # a collected wrapper flushing on its way out: start nothing
+        if self._upload is None:
             self._buffer += view
             if len(self._buffer) >= self.part_size:
-                self._start()
+                self._upload = _StreamUpload(
+                    self.client, self.bucket, self.key, bytes(self._buffer),
+                    part_size=self.part_size, concurrency=self.concurrency,
+                    content_type=self.content_type, metadata=self.metadata,
+                )  # fmt: skip
+                self._buffer = bytearray()
         else:
-            self._pipe.put(view)
+            self._upload.pipe.put(view)
         return len(view)
 
-    def _start(self) -> None:
-        self._pipe = _Pipe(limit=self.part_size)
-        self._pipe.put(bytes(self._buffer))
-        self._buffer = bytearray()
-        self._thread = threading.Thread(
-            target=self._run, name=f"oss-writer {self.path}", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.result = transfer.upload(
-                self.client,
-                self.bucket,
-                self.key,
-                self._pipe,
-                part_size=self.part_size,
-                concurrency=self.concurrency,
-                resume=False,
-                content_type=self.content_type,
-                metadata=self.metadata,
-            )
-        except BaseException as error:  # noqa: BLE001 - re-raised by close()
-            self._error = error
-            if self._pipe is not None:
-                self._pipe.finish(error)  # a blocked write() raises the upload's own error
-
     def close(self) -> None:
+        """Commit, unless closed while a new exception is handled or by a collected wrapper."""
         if self.closed:
             return
+        if self._abandoned:
+            self._discard("it was garbage-collected without close()", wait=False)
+            return
+        failure = sys.exception()
+        if failure is not None and failure is not self._handling_at_open:
+            self.discard(failure)
+            return
+        self._commit()
+
+    def _commit(self) -> None:
         try:
-            if self._pipe is None:
+            if self._upload is None:
                 self.result = self.client.put_object(
                     self.bucket,
                     self.key,
@@ -156,30 +224,55 @@ class OSSObjectWriter(io.RawIOBase):
                     metadata=self.metadata,
                 )
             else:
-                self._pipe.finish()
-                assert self._thread is not None
-                self._thread.join()
-                if self._error is not None:
-                    raise self._error
+                self.result = self._upload.finish()
         finally:
-            self._buffer = bytearray()
-            super().close()
+            self._release()
 
     def discard(self, error: BaseException | None = None) -> None:
-        """Give up: a started upload is aborted (the engine aborts a failed stream upload)."""
+        """Give up: nothing is stored and a started upload is aborted (waits for the abort)."""
+        if self.closed:
+            return
+        why = (
+            f"closed while {type(error).__name__} was raised" if error is not None else "discarded"
+        )
+        log.info("Stored nothing at oss://%s: %s", self.path, why)  # the type only: no secrets
+        self._discard(f"writing {self.path} was abandoned: {why}")
+
+    def _discard(self, why: str, *, wait: bool = True) -> None:
         if self.closed:
             return
         try:
-            if self._pipe is not None:
-                self._pipe.finish(WriterAborted(f"writing {self.path} was abandoned: {error}"))
-                assert self._thread is not None
-                self._thread.join()
+            if self._upload is not None:
+                self._upload.abandon(why, wait=wait)
         finally:
-            self._buffer = bytearray()
-            super().close()
+            self._release()
 
-    def __exit__(self, kind, error, tb) -> None:
+    def _release(self) -> None:
+        self._buffer = bytearray()
+        self._handling_at_open = None  # its traceback may hold this very frame
+        super().close()
+
+    def _dealloc_warn(self, source: Any) -> None:
+        """Called by ``TextIOWrapper`` / ``BufferedWriter`` when they are garbage-collected
+        unclosed, just before they flush and close this file: that close must not commit."""
+        self._abandoned = True
+
+    def __del__(self) -> None:
+        """Collected without ``close()``: discard, never commit (``IOBase`` would commit)."""
+        try:
+            if not self.closed:
+                self._abandoned = True
+                self._discard("it was garbage-collected without close()", wait=False)
+        except Exception:  # noqa: BLE001, S110 - a finalizer must not raise
+            pass
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if kind is not None:
             self.discard(error)
-        else:
-            self.close()
+        elif not self.closed:
+            self._commit()  # the block ended normally: an outer handled exception is no failure

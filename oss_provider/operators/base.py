@@ -19,12 +19,14 @@ DEFAULT_CONN_ID = "oss_multipart_default"
 
 
 def oss_asset(bucket: str, key: str) -> Any:
-    """The Airflow Asset for an object, ``oss://bucket/key``: put it in an upload task's
+    """The Airflow Asset for an object, ``oss://bucket/<key>``: put it in an upload task's
     ``outlets`` and schedule downstream DAGs on it; the upload attaches ETag, size and CRC-64
-    to the asset event."""
-    from oss_provider._compat import Asset
+    to the asset event. The key is percent-encoded (:func:`oss_provider.lineage.asset_uri`), so
+    ``#``, ``?``, ``%``, spaces and non-ASCII survive Airflow's URI normalisation; plain keys
+    are unchanged."""
+    from oss_provider.lineage import create_asset
 
-    return Asset(f"oss://{bucket}/{key}")
+    return create_asset(bucket=bucket, key=key)
 
 
 class OSSBaseOperator(RuntimeStateNotCopied, BaseOperator):
@@ -126,10 +128,11 @@ class OSSObjectOperator(OSSBaseOperator):
             return
         from oss_provider._compat import AssetAlias  # DatasetAlias on Airflow 2
 
-        uri = f"oss://{result['bucket']}/{result['key']}"
+        # the same function builds the outlet's URI (oss_asset) and this one, so they match
+        asset = oss_asset(result["bucket"], result["key"])
         extra = {k: result[k] for k in ("etag", "size", "crc64")}
         for outlet in outlets:
-            if getattr(outlet, "uri", None) == uri:
+            if getattr(outlet, "uri", None) == asset.uri:
                 events[outlet].extra = extra
             elif isinstance(outlet, AssetAlias):
-                events[outlet].add(oss_asset(result["bucket"], result["key"]), extra=extra)
+                events[outlet].add(asset, extra=extra)

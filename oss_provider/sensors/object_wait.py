@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from oss_provider._compat import AirflowFailException
 from oss_provider.operators._args import as_int, as_str, is_none
 
 if TYPE_CHECKING:
@@ -150,8 +151,18 @@ def object_metadata(bucket: str, key: str, size: Any, etag: Any, crc64: Any, las
 
 
 def check(hook: OSSMultipartHook, wait: ObjectWait) -> Outcome:
-    """One look at OSS: HeadObject for one key, ListObjectsV2 otherwise."""
-    return _check_one(hook, wait) if wait.single else _check_many(hook, wait)
+    """One look at OSS: HeadObject for one key, ListObjectsV2 otherwise.
+
+    An error no retry can fix (``NoSuchBucket``, credentials) is re-raised with what was being
+    waited for in front (``oss://bucket/key: ...``): OSS's own message does not name the bucket,
+    and poke mode, the first look of deferrable mode and the trigger all report it from here."""
+    try:
+        return _check_one(hook, wait) if wait.single else _check_many(hook, wait)
+    except AirflowFailException as exc:
+        where = wait.describe()
+        if not str(exc).startswith(where):
+            exc.args = (f"{where}: {exc}", *exc.args[1:])  # same class, code and request id
+        raise
 
 
 def _check_one(hook: OSSMultipartHook, wait: ObjectWait) -> Outcome:

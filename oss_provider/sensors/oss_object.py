@@ -192,10 +192,9 @@ class OSSObjectSensor(RuntimeStateNotCopied, BaseSensorOperator):
             raise AirflowSensorTimeout(
                 f"Sensor has timed out after {self.timeout} s: {event.get('message')}"
             )
-        raise AirflowFailException(
-            f"{self.task_id}: waiting for {self.object_wait.describe()} failed: "
-            f"{event.get('message', event)}"
-        )
+        where = self.object_wait.describe()
+        message = str(event.get("message", event)).removeprefix(f"{where}: ")  # said once
+        raise AirflowFailException(f"{self.task_id}: waiting for {where} failed: {message}")
 
 
 __all__ = ["OSSObjectSensor"]

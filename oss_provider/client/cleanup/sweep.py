@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ..errors import NoSuchUpload, OSSError, OSSResponseError, is_retryable
+from ..errors import NoSuchUpload, OSSError, is_retryable
 from ..limits import MAX_LIST_PAGE
-from ..models import PartsPage, UploadInfo, UploadsPage
+from ..models import PartInfo, UploadInfo, UploadsPage
 from .options import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ROWS,
@@ -71,15 +71,7 @@ class CleanupClient(Protocol):
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> bool: ...
 
-    def list_parts(
-        self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        *,
-        max_parts: int = 1000,
-        part_number_marker: int = 0,
-    ) -> PartsPage: ...
+    def iter_parts(self, bucket: str, key: str, upload_id: str) -> Iterator[PartInfo]: ...
 
 
 class ListingError(RuntimeError):
@@ -93,16 +85,6 @@ class _Candidate:
     # server time when the listing page arrived, and the monotonic time of that moment
     server_now: datetime
     seen_at: float
-
-
-def _retryable(exc: BaseException) -> bool:
-    """The client's own taxonomy (``is_retryable``: 5xx, transport errors, a retry policy that ran
-    out); also a 5xx page that is not OSS XML (a proxy's 502). ``NoSuchUpload`` is an answer."""
-    if isinstance(exc, NoSuchUpload):
-        return False
-    if isinstance(exc, OSSResponseError):
-        return exc.status >= 500
-    return is_retryable(exc)
 
 
 def _short(exc: BaseException) -> str:
@@ -211,7 +193,7 @@ class _Sweep:
             try:
                 return fn()
             except Exception as exc:
-                if not _retryable(exc) or attempt >= self.opts.retries or self.stop.is_set():
+                if not is_retryable(exc) or attempt >= self.opts.retries or self.stop.is_set():
                     raise
                 attempt += 1
                 delay = self.opts.retry_backoff * (2 ** (attempt - 1))
@@ -221,33 +203,22 @@ class _Sweep:
 
     # -- per upload
     def _scan_parts(self, info: UploadInfo) -> tuple[datetime | None, int, int]:
-        """(newest LastModified, total bytes, part count) of one upload, all ListParts pages."""
+        """(newest LastModified, total bytes, part count) of one upload, all ListParts pages
+        (the client's paging)."""
+        return self._with_retries("ListParts", lambda: self._sum_parts(info))
+
+    def _sum_parts(self, info: UploadInfo) -> tuple[datetime | None, int, int]:
         newest: datetime | None = None
         total = count = 0
-        marker = 0
-        while True:
-            page = self._with_retries(
-                "ListParts",
-                lambda m=marker: self.client.list_parts(
-                    self.bucket, info.key, info.upload_id, max_parts=1000, part_number_marker=m
-                ),
-            )
-            for part in page.parts:
-                total += int(part.size or 0)
-                count += 1
-                lm = part.last_modified
-                if isinstance(lm, datetime):
-                    lm = lm.replace(tzinfo=UTC) if lm.tzinfo is None else lm
-                    if newest is None or lm > newest:
-                        newest = lm
-            if not page.is_truncated:
-                return newest, total, count
-            if page.next_part_number_marker <= marker:
-                raise ListingError(
-                    f"ListParts of {info.key!r} ({info.upload_id}) did not advance its "
-                    f"part-number marker ({marker} -> {page.next_part_number_marker})"
-                )
-            marker = page.next_part_number_marker
+        for part in self.client.iter_parts(self.bucket, info.key, info.upload_id):
+            total += int(part.size or 0)
+            count += 1
+            lm = part.last_modified
+            if isinstance(lm, datetime):
+                lm = lm.replace(tzinfo=UTC) if lm.tzinfo is None else lm
+                if newest is None or lm > newest:
+                    newest = lm
+        return newest, total, count
 
     def process(self, cand: _Candidate) -> None:
         """Decide and act on one stale upload; never raises (every outcome is recorded)."""
