@@ -427,6 +427,24 @@ class OSSClient:
             f"times while the upload still exists; last error: {lost}"
         )
 
+    def find_completed(
+        self,
+        bucket: str,
+        key: str,
+        parts: Iterable[UploadedPart | Mapping[str, Any]],
+        *,
+        initiated: datetime | None = None,
+    ) -> CompletedObject | None:
+        """The object at the key if it is provably the Complete of ``parts`` (multipart ETag of
+        these parts and their count, size, CRC-64, not older than ``initiated``), else None: the
+        proof a Complete whose answer was lost, or a retried Complete task, relies on."""
+        by_number = {p.part_number: p for p in map(UploadedPart.from_dict, parts)}
+        ordered = [by_number[n] for n in sorted(by_number)]
+        expected_crc = None
+        if ordered and all(p.crc64 is not None for p in ordered):
+            expected_crc = combine_part_crcs((p.crc64, p.size) for p in ordered)  # type: ignore[misc]
+        return self._confirm_complete(bucket, key, ordered, expected_crc, initiated)
+
     def upload_exists(self, bucket: str, key: str, upload_id: str) -> bool:
         """Whether the upload is still in progress (one ListParts of one part)."""
         try:

@@ -45,7 +45,7 @@ from oss_provider.client.errors import (
     NoSuchUpload,
     OSSTransportError,
 )
-from oss_provider.client.limits import MAX_PARTS
+from oss_provider.client.limits import MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import UploadInfo
 
 if TYPE_CHECKING:
@@ -195,6 +195,41 @@ def _start_owned_upload(
         f"could not start an upload of oss://{bucket}/{key}: Initiate lost its answer (or the "
         f"fresh upload vanished) {_CLAIM_ATTEMPTS} times; check the network path to OSS"
     )
+
+
+def open_owned_upload(
+    client: OSSClient,
+    bucket: str,
+    key: str,
+    writer: Writer,
+    initiate_kwargs: Mapping[str, Any],
+) -> UploadInfo:
+    """This writer's upload of ``key``: the newest one its records name (another try of the same
+    task already started it), else a fresh, claimed one (:func:`start_owned_upload`). Its own
+    uploads started with other options are aborted, as the engine does."""
+    found, stale = find_own_upload(client, bucket, key, writer)
+    for old in stale:
+        abort_quietly(
+            client, bucket, key, old.upload_id, "this writer's earlier upload, with other options"
+        )
+    if found is not None:
+        log.info("Reusing this writer's upload %s of oss://%s/%s", found.upload_id, bucket, key)
+        return found
+    return start_owned_upload(client, bucket, key, writer, initiate_kwargs)
+
+
+def data_part_numbers(sizes: Mapping[int, int]) -> list[int]:
+    """The data parts among an upload's listed parts (part number -> size), without its owner
+    records: record numbers past a gap after the data, or a part 9,999 followed by 10,000 and
+    smaller than any part but the last may be (so not data)."""
+    numbers = sorted(sizes)
+    contiguous = 0
+    while contiguous + 1 in sizes and contiguous + 1 not in RECORD_PART_NUMBERS:
+        contiguous += 1
+    records = {n for n in RECORD_PART_NUMBERS if n in sizes and n > contiguous + 1}
+    if OWNER_PART_NUMBER in sizes and sizes.get(OPTIONS_PART_NUMBER, MIN_PART_SIZE) < MIN_PART_SIZE:
+        records |= set(RECORD_PART_NUMBERS) & set(sizes)
+    return [n for n in numbers if n not in records]
 
 
 def abort_unclaimed(client: OSSClient, bucket: str, key: str, seconds_ago: float) -> int:

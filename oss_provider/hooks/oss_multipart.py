@@ -227,6 +227,44 @@ class OSSMultipartHook(BaseHook):
         )
 
     @_translating
+    def open_owned_upload(
+        self,
+        key: str,
+        bucket_name: str | None = None,
+        *,
+        owner: str,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> str:
+        """The upload id of ``owner``'s upload of ``key``: the one an earlier try of the same
+        task started (its owner records say so), else a fresh one, claimed at once. A lost or
+        garbled Initiate answer leaves no upload behind (the unclaimed one is found and
+        aborted), and a retried task never starts a second upload beside its first."""
+        from oss_provider.client.api import object_headers
+        from oss_provider.client.ownership import Writer, open_owned_upload
+
+        bucket, key = self._target(key, bucket_name)
+        kwargs = {"content_type": content_type, "metadata": metadata, "headers": headers, **options}
+        object_headers(**kwargs)  # bad options fail here, before the first request
+        writer = Writer.of(owner, kwargs)
+        return open_owned_upload(self.get_client(), bucket, key, writer, kwargs).upload_id
+
+    @_translating
+    def find_completed_upload(
+        self,
+        key: str,
+        parts: Iterable[UploadedPart | Mapping[str, Any]],
+        bucket_name: str | None = None,
+    ) -> CompletedObject | None:
+        """The object at the key if it is provably the Complete of ``parts`` (multipart ETag of
+        these parts, size, CRC-64), else None: how a retried Complete task knows its earlier
+        try's Complete was applied."""
+        bucket, key = self._target(key, bucket_name)
+        return self.get_client().find_completed(bucket, key, parts)
+
+    @_translating
     def upload_part(
         self,
         key: str,

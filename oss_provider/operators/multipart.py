@@ -23,6 +23,7 @@ A typical mapped upload::
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,6 +31,8 @@ from oss_provider._compat import AirflowFailException
 from oss_provider.client import transfer
 from oss_provider.client.limits import MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import UploadedPart
+from oss_provider.client.ownership import data_part_numbers
+from oss_provider.hooks.oss_multipart import OSSHookError
 from oss_provider.lineage import OSSOpenLineageMixin
 from oss_provider.operators._args import (
     OBJECT_OPTIONS,
@@ -49,6 +52,7 @@ from oss_provider.operators.base import (
     OSSObjectOperator,
     completed_dict,
     oss_asset,
+    task_owner,
 )
 from oss_provider.operators.upload import OSSMultipartUploadOperator
 
@@ -117,14 +121,18 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
     def run_step(self, context: Context) -> dict[str, str]:
         bucket, key = self._target()
         metadata = as_metadata("metadata", self.metadata)
-        upload_id = self.hook.initiate_multipart_upload(
+        # the task instance owns the upload: a retried try (after a lost answer, a SIGKILL)
+        # takes the one its earlier try started instead of leaving it orphaned beside a new one
+        owner = task_owner(context) or f"untracked/{uuid.uuid4()}"
+        upload_id = self.hook.open_owned_upload(
             key,
             bucket,
+            owner=owner,
             content_type=as_str("content_type", self.content_type, required=False),
             metadata=metadata,
             **as_object_options(self),
         )
-        self.log.info("Started multipart upload %s of oss://%s/%s", upload_id, bucket, key)
+        self.log.info("Multipart upload %s of oss://%s/%s", upload_id, bucket, key)
         return {"bucket": bucket, "key": key, "upload_id": upload_id}
 
 
@@ -370,12 +378,18 @@ class OSSCompleteMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator)
     def run_step(self, context: Context) -> dict[str, Any]:
         bucket, key = self._target()
         upload_id = self._upload_id()
-        stored = {p.part_number: p for p in self.hook.iter_parts(key, upload_id, bucket)}
         given = _flatten_parts(self.parts) if not is_none(self.parts) else []
+        try:
+            stored = {p.part_number: p for p in self.hook.iter_parts(key, upload_id, bucket)}
+        except OSSHookError as gone:
+            if gone.code != "NoSuchUpload":
+                raise
+            return self._completed_by_an_earlier_try(context, bucket, key, upload_id, given)
         if given:
             parts = _check_against_server(given, stored)
         else:
-            parts = [stored[n].to_uploaded_part().to_dict() for n in sorted(stored)]
+            sizes = {n: int(p.size or 0) for n, p in stored.items()}
+            parts = [stored[n].to_uploaded_part().to_dict() for n in data_part_numbers(sizes)]
             self.log.info("Rebuilt the part list with ListParts: %d parts", len(parts))
         _check_sequence(
             parts,
@@ -400,6 +414,33 @@ class OSSCompleteMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator)
             result["etag"],
             result["crc64"],
             " (confirmed by HEAD after a lost answer)" if done.confirmed_by_head else "",
+        )
+        self._publish_asset(context, result)
+        return result
+
+    def _completed_by_an_earlier_try(
+        self, context: Context, bucket: str, key: str, upload_id: str, given: list[dict]
+    ) -> dict[str, Any]:
+        """The upload is gone. A try killed while its Complete was applied (or whose answer was
+        lost) leaves exactly that: succeed when the object at the key is provably this upload's
+        (multipart ETag of the reported parts, size, CRC-64), and fail clearly otherwise."""
+        where = f"oss://{bucket}/{key}"
+        done = self.hook.find_completed_upload(key, given, bucket) if given else None
+        if done is None:
+            raise AirflowFailException(
+                f"upload {upload_id} of {where} no longer exists and the object at the key is "
+                + ("not this upload's (another writer completed the key, or the upload was "
+                   "aborted)" if given else "unknown: no part list was passed to prove it")
+                + ". Run the upload again."
+            )  # fmt: skip
+        result = completed_dict(done)
+        self.log.info(
+            "Upload %s of %s was already completed (by an earlier try): the object's multipart "
+            "ETag %s, size and CRC-64 are these %d parts'",
+            upload_id,
+            where,
+            result["etag"],
+            len(given),
         )
         self._publish_asset(context, result)
         return result
