@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Self
 from urllib.parse import quote, urlencode
@@ -17,6 +19,7 @@ from oss_provider.client.checksums import combine_part_crcs, crc64, md5_base64
 from oss_provider.client.endpoint import parse_endpoint, region_from_host
 from oss_provider.client.errors import (
     AmbiguousResultError,
+    FileAlreadyExists,
     IntegrityError,
     MalformedResponseError,
     NoSuchKey,
@@ -689,9 +692,17 @@ class OSSClient:
             content_type=content_type, metadata=metadata, headers=headers, **options
         )
         hdrs["Content-MD5"] = md5_base64(body)
-        resp = self._send("PutObject", "PUT", bucket, key, headers=hdrs, body=body)
-        server_crc = _crc_header(resp)
         local_crc = crc64(body)
+        if hdrs.get("x-oss-forbid-overwrite") == "true":
+            # not idempotent: a re-send after a lost answer would meet our own object and fail
+            # with FileAlreadyExists; the outcome is settled by looking at the key instead
+            with self.transport.one_deadline(self.transport.policy.deadline(len(body))):
+                resp = self._put_once_settled(bucket, key, hdrs, body, local_crc)
+            if isinstance(resp, ObjectInfo):
+                return resp
+        else:
+            resp = self._send("PutObject", "PUT", bucket, key, headers=hdrs, body=body)
+        server_crc = _crc_header(resp)
         if server_crc is not None and server_crc != local_crc:
             raise IntegrityError(f"{key!r}: OSS stored CRC-64 {server_crc}, sent {local_crc}")
         return ObjectInfo(
@@ -702,6 +713,56 @@ class OSSClient:
             crc64=local_crc,
             content_type=hdrs["Content-Type"],
             request_id=resp.headers.get("x-oss-request-id"),
+        )
+
+    def _put_once_settled(
+        self, bucket: str, key: str, hdrs: dict[str, str], body: bytes, local_crc: int
+    ) -> requests.Response | ObjectInfo:
+        """A PUT that must not replace an object: sent again only when it provably did not
+        land. After a lost answer the key is looked at: no object, send again; this body,
+        written since our first send (MD5 ETag, size, CRC-64, Last-Modified), it is ours;
+        anything else is another writer's object (FileAlreadyExists)."""
+        first_sent = time.monotonic()
+        md5_hex = hashlib.md5(body).hexdigest().upper()
+        for _ in range(self.transport.policy.max_sends):
+            try:
+                return self._send(
+                    "PutObject", "PUT", bucket, key, headers=hdrs, body=body, idempotent=False
+                )
+            except (OSSTransportError, MalformedResponseError) as lost:
+                if isinstance(lost, OSSTransportError) and not lost.maybe_applied:
+                    raise
+                log.info("PUT of %r lost its answer (%s); looking at the key", key, lost)
+                try:
+                    head = self._send("HeadObject", "HEAD", bucket, key)
+                except NoSuchKey:
+                    continue  # it did not land: send it again
+                info = self._object_info(bucket, key, head)
+                now = response_date(head)
+                since = None
+                if now is not None:
+                    since = now.timestamp() - (time.monotonic() - first_sent) - 2
+                if (
+                    (info.etag or "").upper() == md5_hex
+                    and info.size == len(body)
+                    and info.crc64 in (None, local_crc)
+                    and (
+                        since is None
+                        or (info.last_modified and info.last_modified.timestamp() >= int(since))
+                    )
+                ):
+                    log.info("PUT of %r lost its answer; the object at the key is this one", key)
+                    return replace(info, crc64=local_crc, content_type=hdrs["Content-Type"])
+                raise FileAlreadyExists(
+                    409,
+                    "FileAlreadyExists",
+                    f"PUT of oss://{bucket}/{key} lost its answer and the key now holds another "
+                    "object; forbid_overwrite is set, so nothing of ours replaced it",
+                    operation="PutObject",
+                ) from lost
+        raise AmbiguousResultError(
+            f"PUT of oss://{bucket}/{key} lost its answer {self.transport.policy.max_sends} times "
+            "and the key is still empty"
         )
 
     def delete_object(self, bucket: str, key: str) -> None:

@@ -33,8 +33,8 @@ def _description(field: dict[str, Any]) -> str:
 def form_widgets() -> dict[str, Any]:
     """``get_connection_form_widgets()``: one wtforms field per ``conn-fields`` entry (Airflow
     accepts only string, password, integer and boolean fields; numbers are typed as text and
-    parsed by the hook). Empty without wtforms (Airflow 3.0/3.1 without the FAB provider): the
-    UI then offers the relabelled standard fields and the JSON extra, as for every provider."""
+    parsed by the hook). Empty without wtforms (Airflow 3.0/3.1 without the FAB provider, whose
+    form then has the standard fields and the JSON extra, as for every provider)."""
     try:
         from wtforms import BooleanField, IntegerField, PasswordField, StringField
         from wtforms.validators import NumberRange, Optional
