@@ -21,11 +21,15 @@ Identity: an Airflow task passes ``dag_id/run_id/task_id/map_index`` (the same f
 one task instance, different for another DAG run); the Python API takes ``owner=`` or derives one
 from the source's identity (description and fingerprint: path, size, mtime / ETag).
 
-A lost Initiate answer (the request may have created an upload whose id we never saw) is
-recovered here too: an upload of the key that was initiated during our attempt and still has no
-part at all is unclaimed (every writer claims its upload within one request), so it is aborted
-before Initiate is sent again. A writer whose fresh upload is aborted that way notices at its
-claim (NoSuchUpload) and initiates again.
+A lost Initiate answer (the request may have created an upload whose id we never saw, perhaps
+applied by the server after the client gave up) is recovered here too. Initiate is sent again at
+once and the new upload claimed; then, :data:`LATE_INITIATE_GRACE` seconds after the lost attempt
+ended, every upload of the key that the server stamped within that attempt (from its send to
+:data:`LATE_INITIATE_APPLY` seconds after the client gave up, by the server's clock) and that
+still holds no part at all is taken for the lost Initiate's and aborted. This engine and the
+mapped Initiate operator claim their uploads within one request, so their fresh uploads are never
+taken for it; another tool's upload is at risk only when it was initiated inside that window and
+stored no part for at least 5 s after it.
 """
 
 from __future__ import annotations
@@ -58,7 +62,12 @@ OPTIONS_PART_NUMBER = MAX_PARTS - 1
 RECORD_PART_NUMBERS = (OPTIONS_PART_NUMBER, OWNER_PART_NUMBER)
 _RECORD_PREFIX = b"oss-provider upload record v1 "
 _CLAIM_ATTEMPTS = 3
-_WINDOW_MARGIN = timedelta(seconds=5)
+_WINDOW_MARGIN = timedelta(seconds=1)  # the server stamps Initiated in whole seconds
+# A lost Initiate may be applied (and stamped) by the server up to LATE_INITIATE_APPLY seconds after
+# the client gave up; its unclaimed upload is looked for LATE_INITIATE_GRACE seconds after that, so
+# any upload stamped in the window had at least the difference to store its first part.
+LATE_INITIATE_APPLY = 5.0
+LATE_INITIATE_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -153,8 +162,13 @@ def start_owned_upload(
     upload it may have created is found and aborted, then Initiate is sent again. All of it,
     re-sends and checks included, runs under one request deadline."""
     transport = client.transport
-    with transport.one_deadline(transport.policy.deadline()):
-        return _start_owned_upload(client, bucket, key, writer, initiate_kwargs)
+    lost: list[tuple[float, float]] = []  # (sent, gave up), monotonic, per lost attempt
+    try:
+        with transport.one_deadline(transport.policy.deadline()):
+            return _start_owned_upload(client, bucket, key, writer, initiate_kwargs, lost)
+    finally:
+        if lost:
+            _abort_lost_initiates(client, bucket, key, lost)
 
 
 def _start_owned_upload(
@@ -163,6 +177,7 @@ def _start_owned_upload(
     key: str,
     writer: Writer,
     initiate_kwargs: Mapping[str, Any],
+    lost_attempts: list[tuple[float, float]],
 ) -> UploadInfo:
     kwargs = {k: v for k, v in initiate_kwargs.items() if v is not None}
     for _ in range(_CLAIM_ATTEMPTS):
@@ -172,10 +187,14 @@ def _start_owned_upload(
         except (OSSTransportError, MalformedResponseError) as lost:
             if isinstance(lost, OSSTransportError) and not lost.maybe_applied:
                 raise
+            lost_attempts.append((sent_at, time.monotonic()))
             log.info(
-                "Initiate of oss://%s/%s lost its answer (%s); looking for it", bucket, key, lost
+                "Initiate of oss://%s/%s lost its answer (%s); starting another, and its upload "
+                "(if the server made one) is aborted once found",
+                bucket,
+                key,
+                lost,
             )
-            abort_unclaimed(client, bucket, key, time.monotonic() - sent_at)
             continue
         try:
             claim(client, bucket, key, info.upload_id, writer)
@@ -232,17 +251,51 @@ def data_part_numbers(sizes: Mapping[int, int]) -> list[int]:
     return [n for n in numbers if n not in records]
 
 
-def abort_unclaimed(client: OSSClient, bucket: str, key: str, seconds_ago: float) -> int:
-    """Abort the uploads of ``key`` initiated within the last ``seconds_ago`` (plus a margin,
-    by the server's clock) that hold no part at all: a lost Initiate's, or a writer's that will
-    initiate again. Returns how many were aborted."""
+def _abort_lost_initiates(
+    client: OSSClient, bucket: str, key: str, attempts: list[tuple[float, float]]
+) -> None:
+    """Wait out the grace after the last lost attempt, then abort what those attempts made.
+    Never raises: the caller's own outcome stands (a failure here is logged)."""
+    wait = max(end for _, end in attempts) + LATE_INITIATE_GRACE - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    try:
+        abort_unclaimed(client, bucket, key, attempts)
+    except Exception as error:  # noqa: BLE001 - our upload's outcome must not be hidden
+        log.warning(
+            "Could not look for the upload of a lost Initiate of oss://%s/%s: %s; the cleanup "
+            "operator or a lifecycle rule will remove it if it exists",
+            bucket,
+            key,
+            error,
+        )
+
+
+def abort_unclaimed(
+    client: OSSClient, bucket: str, key: str, attempts: list[tuple[float, float]]
+) -> int:
+    """Abort the uploads of ``key`` that the server stamped within one of ``attempts``
+    (``(sent, gave up)`` in ``time.monotonic()``, mapped to the server's clock by the listing's
+    Date; a late apply up to :data:`LATE_INITIATE_APPLY` after it included) and that hold no
+    part at all: what a lost Initiate made. Returns how many."""
     aborted = 0
     for page in client.iter_multipart_upload_pages(bucket, prefix=key):
         now = page.server_date
+        seen_at = time.monotonic()
         for upload in page.uploads:
             if upload.key != key or upload.initiated is None or now is None:
                 continue
-            if upload.initiated < now - timedelta(seconds=seconds_ago) - _WINDOW_MARGIN:
+            windows = [
+                (
+                    now - timedelta(seconds=seen_at - sent),
+                    now - timedelta(seconds=seen_at - end - LATE_INITIATE_APPLY),
+                )
+                for sent, end in attempts
+            ]
+            if not any(
+                start - _WINDOW_MARGIN <= upload.initiated <= end + _WINDOW_MARGIN
+                for start, end in windows
+            ):
                 continue
             try:
                 has_parts = bool(
