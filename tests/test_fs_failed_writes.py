@@ -111,6 +111,15 @@ def test_text_mode_open_w_that_raises_stores_nothing(
     assert said in [r.getMessage() for r in logs]
 
 
+def _raise_inside(opened, data: bytes | str, size: int, client, bucket: str) -> None:
+    """Write ``data`` into the file ``opened`` opens, then raise inside its ``with``."""
+    with pytest.raises(RuntimeError, match="the producer failed"), opened as f:
+        f.write(data)
+        if size >= PART:
+            _wait_for(lambda: _uploads(client, bucket), "the upload to start")
+        raise RuntimeError("the producer failed")
+
+
 @SIZES
 @pytest.mark.parametrize("mode", ["wb", "w"])
 def test_fsspec_open_that_raises_stores_nothing(
@@ -118,14 +127,8 @@ def test_fsspec_open_that_raises_stores_nothing(
 ):
     data = os.urandom(size) if mode == "wb" else _csv(size)
     oss_emulator.reset_stats()
-    with (
-        pytest.raises(RuntimeError, match="the producer failed"),
-        fsspec.open(f"oss://{oss_bucket}/out/f.bin", mode, part_size=PART, concurrency=2) as f,
-    ):
-        f.write(data)
-        if size >= PART:
-            _wait_for(lambda: _uploads(oss_client, oss_bucket), "the upload to start")
-        raise RuntimeError("the producer failed")
+    opened = fsspec.open(f"oss://{oss_bucket}/out/f.bin", mode, part_size=PART, concurrency=2)
+    _raise_inside(opened, data, size, oss_client, oss_bucket)
     _assert_nothing_stored(oss_emulator, oss_client, oss_bucket, "out/f.bin", size)
 
 
@@ -135,14 +138,8 @@ def test_binary_open_wb_that_raises_stores_nothing(
 ):
     path = _path(f"oss://{oss_bucket}/out/b.bin")
     oss_emulator.reset_stats()
-    with (
-        pytest.raises(RuntimeError, match="the producer failed"),
-        path.open("wb", part_size=PART, concurrency=2) as f,
-    ):
-        f.write(os.urandom(size))
-        if size >= PART:
-            _wait_for(lambda: _uploads(oss_client, oss_bucket), "the upload to start")
-        raise RuntimeError("the producer failed")
+    opened = path.open("wb", part_size=PART, concurrency=2)
+    _raise_inside(opened, os.urandom(size), size, oss_client, oss_bucket)
     _assert_nothing_stored(oss_emulator, oss_client, oss_bucket, "out/b.bin", size)
 
 
