@@ -9,10 +9,22 @@ through :func:`oss_provider.client.transfer.upload` (parallel parts, resumable b
 parts take slots of the same semaphore.
 
 ``skip_unchanged`` lists the destination prefix once (one request per 1,000 objects) and skips a
-file whose object has the same size and content: for an object stored by one PUT its ETag is the
-MD5 of its bytes, compared with the local file's MD5 (no request); for a multipart object, one
-HEAD gives its CRC-64, compared with the local file's CRC-64. A remote source is skipped when its
-own ETag is a plain MD5 equal to the object's; otherwise it is sent again.
+file whose object is unchanged, by one of two rules (``compare``):
+
+- ``"checksum"`` (default): the same size and content. For an object stored by one PUT its ETag
+  is the MD5 of its bytes, compared with the local file's MD5 (no request); for a multipart
+  object, one HEAD gives its CRC-64, compared with the local file's CRC-64. It reads every local
+  byte of a file whose size matches. It misses nothing.
+- ``"size_mtime"``: the same size and an object written after the file was last modified (the
+  listing's Last-Modified, by the server's clock, at or after the file's mtime), as ossutil's
+  update mode and rclone's ``--use-server-modtime`` decide. One ``stat`` per file, no request
+  and no read for an unchanged file. It misses a file rewritten with the same size whose mtime
+  is older than the object (restored from a backup with its old mtime, ``touch -d``, a worker
+  clock behind the server's). Objects it writes carry the file's mtime as the user metadata
+  ``source-mtime`` (seconds since the epoch), for anyone who wants to compare exactly.
+
+A remote source is skipped when its own ETag is a plain MD5 equal to the object's; otherwise it is
+sent again (either rule).
 
 Failures are per file: the others go on, and the run raises :class:`FilesUploadError` at the end
 naming every failed file. Nothing is left half-uploaded: a PUT is atomic, and a multipart upload
@@ -87,6 +99,10 @@ class FilesUploadError(OSSClientError):
 # --------------------------------------------------------------------------- listing
 
 
+COMPARE_MODES = ("checksum", "size_mtime")
+MTIME_KEY = "source-mtime"  # user metadata: the file's mtime when it was written (size_mtime)
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One file of the set: ``rel`` (POSIX path under the source root, the key's suffix)."""
@@ -95,6 +111,7 @@ class FileEntry:
     size: int
     path: str  # local path, or the path inside ``FileSet.fs``
     etag: str | None = None  # a remote source's ETag, when its filesystem says
+    mtime: float | None = None  # a local file's modification time (``compare="size_mtime"``)
 
 
 @dataclass
@@ -169,7 +186,7 @@ def _local_entries(source: str) -> tuple[str, list[FileEntry]]:
         if not os.path.isfile(path):
             continue
         rel = os.path.relpath(path, root).replace(os.sep, "/")
-        entries.append(FileEntry(rel, st.st_size, path))
+        entries.append(FileEntry(rel, st.st_size, path, mtime=st.st_mtime))
     return root, entries
 
 
@@ -481,6 +498,7 @@ def upload_files(
     exclude: str | Iterable[str] | None = None,
     files: Iterable[str] | None = None,
     skip_unchanged: bool = True,
+    compare: str = "checksum",
     forbid_overwrite: bool = False,
     concurrency: int | None = None,
     part_size: int | None = None,
@@ -502,7 +520,10 @@ def upload_files(
     :param include: glob(s) a file must match (a pattern without ``/`` matches the file name).
     :param exclude: glob(s) that leave a file out.
     :param files: only these relative paths (one batch of :func:`plan_file_batches`).
-    :param skip_unchanged: leave out files whose object has the same size and content.
+    :param skip_unchanged: leave out files whose object is unchanged (see ``compare``).
+    :param compare: how "unchanged" is decided: ``"checksum"`` (default: size and MD5 / CRC-64,
+        reads the file) or ``"size_mtime"`` (size and the listing's Last-Modified against the
+        file's mtime: no read, no request; misses a same-size rewrite with an older mtime).
     :param forbid_overwrite: never replace an object: a file whose key exists is reported as
         ``exists`` and not sent (OSS refuses the write too, ``x-oss-forbid-overwrite``).
     :param concurrency: requests (and bodies in memory) in flight across all files and parts;
@@ -523,6 +544,12 @@ def upload_files(
         raise ValueError(
             f"multipart_threshold ({threshold}) must not exceed part_size ({part_size}): a "
             "single-PUT file occupies one slot, and a slot holds at most one part"
+        )
+    if compare not in COMPARE_MODES:
+        raise ValueError(
+            f"compare must be one of {', '.join(COMPARE_MODES)}, got {compare!r}: 'checksum' "
+            "reads each same-size file to compare MD5 / CRC-64, 'size_mtime' compares size and "
+            "modification time only"
         )
     prefix = prefix or ""
     if prefix and not prefix.endswith("/"):
@@ -549,7 +576,7 @@ def upload_files(
     release_large_buffers()  # small files' bodies too (see client.memory)
     job = _Job(
         client, bucket, prefix, fileset, existing, progress,
-        skip_unchanged=skip_unchanged, forbid_overwrite=forbid_overwrite,
+        skip_unchanged=skip_unchanged, compare=compare, forbid_overwrite=forbid_overwrite,
         limiter=threading.BoundedSemaphore(concurrency),
         part_size=part_size, threshold=threshold, in_progress=in_progress,
         part_threads=max(2, concurrency // max(1, min(len(big), 4))),
@@ -678,6 +705,11 @@ class _Job:
         options = dict(self.options)
         if options.get("content_type") is None:
             options["content_type"] = mimetypes.guess_type(entry.rel)[0]
+        if self.compare == "size_mtime" and entry.mtime is not None:
+            options["metadata"] = {
+                **(options.get("metadata") or {}),
+                MTIME_KEY: f"{entry.mtime:.6f}",
+            }
         if self.forbid_overwrite:
             options["forbid_overwrite"] = True
         return options
@@ -685,6 +717,9 @@ class _Job:
     def _unchanged(self, entry: FileEntry, key: str, obj: dict[str, Any]) -> bool:
         if obj.get("size") != entry.size:
             return False
+        if self.compare == "size_mtime" and entry.mtime is not None:
+            written = obj.get("last_modified")  # whole seconds: the file's mtime is floored too
+            return written is not None and written.timestamp() >= int(entry.mtime)
         stored_md5 = _plain_md5(obj.get("etag"))
         if self.fileset.fs is not None:  # remote: only a checksum both sides agree on
             return stored_md5 is not None and _plain_md5(entry.etag) == stored_md5

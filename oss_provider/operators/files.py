@@ -92,6 +92,10 @@ class OSSUploadFilesOperator(OSSBaseOperator):
     :param exclude: glob(s) that leave files out (templated)
     :param batch: one item of :class:`OSSPlanUploadFilesOperator`'s output (``.expand`` over
         it); or ``files``: relative paths to upload (templated)
+    :param compare: how ``skip_unchanged`` decides: ``"checksum"`` (default; size and MD5 /
+        CRC-64, reads each same-size file) or ``"size_mtime"`` (size and modification time against
+        the listing's Last-Modified: no read, no request per file; misses a same-size rewrite
+        whose mtime is older than the object) (templated)
     :param skip_unchanged: skip files whose object has the same size and MD5 / CRC-64
         (templated)
     :param forbid_overwrite: never replace an object: existing keys are reported as ``exists``
@@ -112,6 +116,7 @@ class OSSUploadFilesOperator(OSSBaseOperator):
         "batch",
         "files",
         "skip_unchanged",
+        "compare",
         "concurrency",
         "part_size",
         "multipart_threshold",
@@ -135,6 +140,7 @@ class OSSUploadFilesOperator(OSSBaseOperator):
         batch: dict[str, Any] | str | None = None,
         files: list[str] | str | None = None,
         skip_unchanged: bool | str = True,
+        compare: str = "checksum",
         forbid_overwrite: bool | str | None = None,
         concurrency: int | str | None = None,
         part_size: int | str | None = None,
@@ -162,6 +168,7 @@ class OSSUploadFilesOperator(OSSBaseOperator):
         self.batch = batch
         self.files = files
         self.skip_unchanged = skip_unchanged
+        self.compare = compare
         self.concurrency = concurrency
         self.part_size = part_size
         self.multipart_threshold = multipart_threshold
@@ -185,6 +192,7 @@ class OSSUploadFilesOperator(OSSBaseOperator):
                 exclude=as_patterns("exclude", self.exclude),
                 files=_batch_files(self.batch, self.files),
                 skip_unchanged=as_bool("skip_unchanged", self.skip_unchanged),
+                compare=as_str("compare", self.compare, required=False) or "checksum",
                 forbid_overwrite=forbid,
                 part_size=as_int("part_size", self.part_size, minimum=1),
                 concurrency=as_int("concurrency", self.concurrency, minimum=1),
