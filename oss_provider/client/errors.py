@@ -303,3 +303,12 @@ class UploadOwnershipError(OSSClientError):
     retryable: a new try starts or finds its own upload."""
 
     retryable = True
+
+
+class OverlappingTryError(OSSClientError):
+    """Another run of the same writer (another try of the same task: a zombie beside its retry)
+    is writing this writer's upload at the same time and replaced parts of it with other bytes,
+    so Complete was refused (InvalidPart). Retryable: this try stops without completing or
+    aborting the upload, and the next try resumes it (keeping the parts that match its source)."""
+
+    retryable = True

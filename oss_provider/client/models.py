@@ -53,6 +53,10 @@ class CompletedObject:
     version_id: str | None = None
     request_id: str | None = None
     confirmed_by_head: bool = False
+    #: nothing was sent: the key already held exactly the object this upload would write (the
+    #: same bytes in the same part layout with the same options), e.g. written by an earlier run
+    #: of the same writer whose Complete was applied after it was killed
+    already_written: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

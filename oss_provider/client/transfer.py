@@ -16,12 +16,19 @@ Guarantees (each tried on purpose by the tests):
   in flight.
 * A lost Complete answer is settled by the server: Complete again while the upload exists, else
   success only if the object is provably this upload's. A lost Initiate answer leaves no upload.
+* A rerun whose earlier run's Complete was applied (killed while OSS applied it) sends nothing:
+  before a fresh upload, one HEAD and one read of the source show that the key already holds
+  exactly the object this upload would write (:meth:`_Upload._already_written`).
+* Two runs of one writer at once (a zombie try beside its retry) share one upload; the one whose
+  Complete meets parts the other replaced with other bytes stops with a retryable
+  :class:`~oss_provider.client.errors.OverlappingTryError`, completing and aborting nothing.
 * Failure: a stream's upload (never resumable) is always aborted; a resumable upload keeps its
   parts for the retry unless ``abort_on_failure``; a changed source always aborts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -30,16 +37,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from oss_provider.client.checksums import combine_part_crcs
+from oss_provider.client.checksums import combine_part_crcs, crc64
 from oss_provider.client.errors import (
     FileAlreadyExists,
     IntegrityError,
+    InvalidPart,
+    NoSuchKey,
     NoSuchUpload,
+    OSSClientError,
+    OverlappingTryError,
     SourceChangedError,
     UploadOwnershipError,
 )
 from oss_provider.client.limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
-from oss_provider.client.models import CompletedObject, PartInfo, UploadedPart
+from oss_provider.client.models import CompletedObject, ObjectInfo, PartInfo, UploadedPart
 from oss_provider.client.ownership import (
     OWNER_PART_NUMBER,
     RECORD_PART_NUMBERS,
@@ -280,6 +291,9 @@ class _Upload:
         restarted = False
         while True:
             if upload_id is None:
+                written = self._already_written(chosen)
+                if written is not None:
+                    return written
                 info = start_owned_upload(
                     self.client, self.bucket, self.key, self.writer, self.options
                 )
@@ -322,17 +336,90 @@ class _Upload:
         )
         return found.upload_id, found.initiated, existing
 
+    def _already_written(self, chosen: int) -> CompletedObject | None:
+        """The object at the key, when it is exactly what this upload would write: the same
+        bytes in the same part layout with the same options, so re-uploading would produce an
+        identical object (typically this writer's earlier run, killed while OSS applied its
+        Complete). It cannot tell who wrote it: an identical object written by anyone counts.
+
+        One HEAD; the source is read once (no request to OSS) only when the object's size, part
+        count ("-N" of its multipart ETag), content type and metadata already fit. Skipped for
+        streams, server-side copies, ``resume=False`` and options a HEAD does not show (storage
+        class, encryption, tags, headers, ``forbid_overwrite``)."""
+        src = self.src
+        if not self.resume or src.is_stream or src.server_side_copy or src.size is None:
+            return None
+        if not _visible_in_head(self.options):
+            return None
+        try:
+            info = self.client.head_object(self.bucket, self.key)
+        except NoSuchKey:
+            return None
+        except OSSClientError as error:  # e.g. a role allowed to write but not to read
+            log.info("Could not look at %s before uploading (%s); uploading", self.where, error)
+            return None
+        specs = plan_parts(src.size, chosen, max_parts=MAX_DATA_PARTS)
+        etag = (info.etag or "").upper()
+        if (
+            info.size != src.size
+            or info.crc64 is None
+            or not etag.endswith(f"-{len(specs)}")
+            or not _same_options(info, self.options)
+        ):
+            return None
+        expected_etag, expected_crc = _multipart_digest(src, specs)
+        if etag != expected_etag or info.crc64 != expected_crc:
+            return None
+        src.check_unchanged()
+        log.info(
+            "%s already holds this upload's object (multipart ETag %s of %d parts of %s, %s, "
+            "CRC-64 %s, the same content type and metadata): already written by this writer's "
+            "earlier run; nothing sent",
+            self.where,
+            info.etag,
+            len(specs),
+            size_text(chosen),
+            size_text(src.size),
+            info.crc64,
+        )
+        return CompletedObject(
+            bucket=self.bucket,
+            key=self.key,
+            etag=info.etag or "",
+            size=info.size,
+            crc64=info.crc64,
+            request_id=info.request_id,
+            already_written=True,
+        )
+
     def _part_size(self, existing: dict[int, PartInfo]) -> int:
         size = self.src.size
         if size is None:
             chosen = self.part_size or DEFAULT_PART_SIZE
             validate_part_size(chosen)
             return chosen
-        if self.part_size is None and existing:
+        if self.part_size is None and existing and not self.src.server_side_copy:
             inferred = _inferred_part_size(size, existing)
-            if inferred:
+            if inferred and self._layout_fits(inferred, existing):
                 return inferred
         return choose_part_size(size, self.part_size, max_parts=MAX_DATA_PARTS)
+
+    def _layout_fits(self, part_size: int, existing: dict[int, PartInfo]) -> bool:
+        """Whether the earlier run used ``part_size``: its first stored part holds the source's
+        bytes for that part number in that layout (size and CRC-64; one part read). A run that
+        stored only its short last part, say, would otherwise set the part size to that part's,
+        and a try beside it (or its rerun) would split the source differently from its own."""
+        first = existing[min(existing)]
+        offset = (first.part_number - 1) * part_size
+        length = min(part_size, (self.src.size or 0) - offset)
+        if length <= 0 or first.size != length or first.crc64 is None:
+            return False
+        crc, end = 0, offset + length
+        while offset < end:  # at most 8 MiB in memory, whatever the part size
+            step = min(_DIGEST_CHUNK, end - offset)
+            crc = crc64(self.src.read(offset, step), crc)
+            offset += step
+        return crc == first.crc64
 
     def _log_start(self, upload_id: str, chosen: int) -> None:
         size = self.src.size
@@ -375,12 +462,9 @@ class _Upload:
             else:
                 parts = runner.run(plan_parts(src.size or 0, chosen, max_parts=MAX_DATA_PARTS))
             src.check_unchanged()
-            completed = _complete(
-                self.client, self.bucket, self.key, upload_id, parts, src, initiated,
-                forbid_overwrite=self.options.get("forbid_overwrite"),
-            )  # fmt: skip
-        except (NoSuchUpload, UploadOwnershipError):
-            raise
+            completed = self._complete_own(upload_id, parts, initiated)
+        except (NoSuchUpload, UploadOwnershipError, OverlappingTryError):
+            raise  # the upload is gone, or another try of this writer is using it: leave it
         except FileAlreadyExists:
             abort_quietly(self.client, self.bucket, self.key, upload_id, "the object exists")
             raise FileAlreadyExists(
@@ -414,6 +498,141 @@ class _Upload:
             snap.rate / (1024 * 1024),
         )
         return completed
+
+    def _complete_own(
+        self, upload_id: str, parts: list[UploadedPart], initiated: datetime | None
+    ) -> CompletedObject:
+        """Complete; when OSS refuses it with InvalidPart, another run of this writer (another
+        try of the same task) has replaced parts of this upload. Parts that still hold this
+        source's bytes (size and CRC-64) are completed as the server lists them; otherwise this
+        try stops with a retryable :class:`OverlappingTryError`, completing and aborting nothing."""
+
+        def complete(chosen: Sequence[UploadedPart]) -> CompletedObject:
+            return _complete(
+                self.client, self.bucket, self.key, upload_id, chosen, self.src, initiated,
+                forbid_overwrite=self.options.get("forbid_overwrite"),
+            )  # fmt: skip
+
+        try:
+            return complete(parts)
+        except InvalidPart as refused:
+            if not self.resume:  # nobody else can find this upload: not an overlap
+                raise
+            current = self._parts_now(upload_id, parts, initiated, refused)
+        if isinstance(current, CompletedObject):
+            return current
+        log.info(
+            "Complete of upload %s of %s was refused (InvalidPart): another try of this writer "
+            "sent some parts again; each still holds this source's bytes (size and CRC-64), so "
+            "completing with the server's parts",
+            upload_id,
+            self.where,
+        )
+        try:
+            return complete(current)
+        except InvalidPart as again:
+            raise self._overlap(upload_id, "its parts changed again while it completed") from again
+
+    def _parts_now(
+        self,
+        upload_id: str,
+        parts: list[UploadedPart],
+        initiated: datetime | None,
+        refused: InvalidPart,
+    ) -> list[UploadedPart] | CompletedObject:
+        """After InvalidPart: the server's parts when each still holds this try's bytes, the
+        object when the other try completed exactly these bytes, else OverlappingTryError."""
+        try:
+            stored = list_existing_parts(self.client, self.bucket, self.key, upload_id)
+        except NoSuchUpload:
+            done = self.client.find_completed(self.bucket, self.key, parts, initiated=initiated)
+            if done is not None:
+                return done
+            raise self._overlap(
+                upload_id,
+                "the other try completed or aborted it meanwhile, and the object at the key is "
+                "not this try's",
+            ) from refused
+        differ = [p.part_number for p in parts if not _same_part(stored.get(p.part_number), p)]
+        if differ:
+            raise self._overlap(
+                upload_id,
+                f"{_numbers(differ)} of it now hold other bytes than this try's source "
+                "(another size or CRC-64)",
+            ) from refused
+        return [stored[p.part_number].to_uploaded_part() for p in parts]
+
+    def _overlap(self, upload_id: str, what: str) -> OverlappingTryError:
+        message = (
+            f"another try of this task is writing upload {upload_id} of {self.where} at the "
+            "same time (a zombie beside its retry, or two runs with the same owner): "
+            f"{what}, so OSS refused this try's Complete (InvalidPart). Nothing was completed "
+            "or aborted; this try stops; the next one resumes the upload, keeping the parts "
+            "that match its source"
+        )
+        log.warning("%s", message)
+        return OverlappingTryError(message)
+
+
+def _same_part(stored: PartInfo | None, part: UploadedPart) -> bool:
+    """Whether the server's part holds this try's bytes for that part number."""
+    return (
+        stored is not None
+        and stored.size == part.size
+        and stored.crc64 is not None
+        and stored.crc64 == part.crc64
+    )
+
+
+def _numbers(numbers: Sequence[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:10])
+    more = f" and {len(numbers) - 10:,} more" if len(numbers) > 10 else ""
+    return f"part{'s' if len(numbers) > 1 else ''} {shown}{more}"
+
+
+# Options a HEAD shows through ObjectInfo; any other option (storage class, encryption, tags,
+# headers, forbid_overwrite) makes the engine always write anew rather than guess.
+_HEAD_OPTIONS = frozenset({"content_type", "metadata"})
+_DIGEST_CHUNK = 8 * MiB
+
+
+def _visible_in_head(options: Mapping[str, Any]) -> bool:
+    return all(
+        name in _HEAD_OPTIONS or value is None or value is False or value in ({}, "")
+        for name, value in options.items()
+    )
+
+
+def _same_options(info: ObjectInfo, options: Mapping[str, Any]) -> bool:
+    """Whether the object has the content type and user metadata this upload asks for."""
+    wanted_type = options.get("content_type") or "application/octet-stream"
+    wanted_meta = {str(k).lower(): str(v) for k, v in (options.get("metadata") or {}).items()}
+    have_meta = {str(k).lower(): v for k, v in (info.metadata or {}).items()}
+    return info.content_type == wanted_type and have_meta == wanted_meta
+
+
+def _multipart_digest(src: Source, specs: Sequence[PartSpec]) -> tuple[str, int]:
+    """The multipart ETag (MD5 of the parts' binary MD5s, ``-N``) and CRC-64 that a Complete of
+    these parts of ``src`` gives, reading the source once, at most 8 MiB at a time."""
+    digests = []
+    crc = 0
+    for spec in specs:
+        md5 = hashlib.md5()
+        offset, end = spec.offset, spec.offset + spec.size
+        while offset < end:
+            length = min(_DIGEST_CHUNK, end - offset)
+            data = src.read(offset, length)
+            if len(data) != length:
+                raise SourceChangedError(
+                    f"{src.description}: expected {length} bytes at offset {offset}, read "
+                    f"{len(data)}; the source changed"
+                )
+            md5.update(data)
+            crc = crc64(data, crc)
+            offset += length
+        digests.append(md5.digest())
+    etag = hashlib.md5(b"".join(digests)).hexdigest().upper()
+    return f"{etag}-{len(specs)}", crc
 
 
 def _complete(
