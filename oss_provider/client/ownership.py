@@ -165,10 +165,14 @@ def start_owned_upload(
     lost: list[tuple[float, float]] = []  # (sent, gave up), monotonic, per lost attempt
     try:
         with transport.one_deadline(transport.policy.deadline()):
-            return _start_owned_upload(client, bucket, key, writer, initiate_kwargs, lost)
-    finally:
-        if lost:
-            _abort_lost_initiates(client, bucket, key, lost)
+            info = _start_owned_upload(client, bucket, key, writer, initiate_kwargs, lost)
+    except BaseException:
+        if lost:  # failing: look once now rather than hold the error back for the grace
+            _abort_lost_initiates(client, bucket, key, lost, wait=False)
+        raise
+    if lost:
+        _abort_lost_initiates(client, bucket, key, lost)
+    return info
 
 
 def _start_owned_upload(
@@ -252,13 +256,19 @@ def data_part_numbers(sizes: Mapping[int, int]) -> list[int]:
 
 
 def _abort_lost_initiates(
-    client: OSSClient, bucket: str, key: str, attempts: list[tuple[float, float]]
+    client: OSSClient,
+    bucket: str,
+    key: str,
+    attempts: list[tuple[float, float]],
+    *,
+    wait: bool = True,
 ) -> None:
-    """Wait out the grace after the last lost attempt, then abort what those attempts made.
-    Never raises: the caller's own outcome stands (a failure here is logged)."""
-    wait = max(end for _, end in attempts) + LATE_INITIATE_GRACE - time.monotonic()
-    if wait > 0:
-        time.sleep(wait)
+    """Wait out the grace after the last lost attempt (unless ``wait`` is False: the caller is
+    failing anyway), then abort what those attempts made. Never raises: the caller's own outcome
+    stands (a failure here is logged)."""
+    left = max(end for _, end in attempts) + LATE_INITIATE_GRACE - time.monotonic()
+    if wait and left > 0:
+        time.sleep(left)
     try:
         abort_unclaimed(client, bucket, key, attempts)
     except Exception as error:  # noqa: BLE001 - our upload's outcome must not be hidden
