@@ -155,3 +155,17 @@ def test_the_sweep_retries_a_proxy_error_page_like_everyone(
     report = abort_stale_uploads(client, oss_bucket, older_than="10m", skip_active=False)
     assert report.ok, report
     assert [u.key for u in oss_client.iter_multipart_uploads(oss_bucket)] == []
+
+
+def test_the_deadline_watchdog_holds_only_what_is_in_flight():
+    """Finished requests behind a long one (a big part's deadline) are dropped: the watchdog's
+    memory follows what is in flight, not how many requests went by (100,000 small files)."""
+    from oss_provider.client.deadline import WATCHDOG
+
+    long_one = WATCHDOG.watch(time.monotonic() + 3600)  # an upload that stays in flight
+    try:
+        for _ in range(20_000):
+            WATCHDOG.release(WATCHDOG.watch(time.monotonic() + 300))
+        assert WATCHDOG.size() < 5_000
+    finally:
+        WATCHDOG.release(long_one)

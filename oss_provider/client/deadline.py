@@ -42,10 +42,17 @@ class _Watchdog:
         self._heap: list[tuple[float, int, Watch]] = []
         self._ids = itertools.count()
         self._thread: threading.Thread | None = None
+        self._live = 0
 
     def watch(self, deadline: float) -> Watch:
         item = Watch(deadline)
         with self._lock:
+            self._live += 1
+            if len(self._heap) > 1024 and len(self._heap) > 4 * self._live:
+                # finished requests wait in the heap behind a long one (a big part): drop them,
+                # so the heap stays the size of what is in flight, however many files go by
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
             heapq.heappush(self._heap, (deadline, next(self._ids), item))
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -66,6 +73,8 @@ class _Watchdog:
 
     def release(self, item: Watch) -> None:
         with self._lock:
+            if not item.done:
+                self._live -= 1
             item.done = True
             if item.conn is not None and getattr(item.conn, "_oss_watch", None) is item:
                 item.conn._oss_watch = None
@@ -93,6 +102,12 @@ class _Watchdog:
         self._lock = threading.Condition()
         self._heap = []
         self._thread = None
+        self._live = 0
+
+    def size(self) -> int:
+        """Entries held (in flight, or finished and not yet dropped): for tests."""
+        with self._lock:
+            return len(self._heap)
 
 
 def _shut(conn: Any) -> None:
