@@ -85,3 +85,34 @@ def test_stream_source_memory_is_bounded(oss_client, oss_bucket):
     peak = _peak(run)
     assert result["done"].size == SIZE and result["done"].crc64 == stream.crc
     assert peak < BOUND, f"peak {peak / MiB:.1f} MiB > bound {BOUND / MiB:.1f} MiB"
+
+
+def test_a_file_source_never_holds_a_part_sized_buffer(tmp_path, oss_client, oss_bucket):
+    """A file's parts are hashed and sent by reading their range in chunks: no read asks for a
+    whole 8 MiB part, and peak traced memory stays below one part, whatever the concurrency."""
+    from oss_provider.client.bodies import CHUNK
+    from oss_provider.client.sources import LocalFileSource
+
+    part = 8 * MiB
+    path = tmp_path / "parts.bin"
+    data = random.Random(5).randbytes(3 * part + 123)
+    path.write_bytes(data)
+    reads: list[int] = []
+
+    class Recorded(LocalFileSource):
+        def read(self, offset, length):
+            reads.append(length)
+            return super().read(offset, length)
+
+    result = {}
+
+    def run():
+        result["done"] = transfer.upload(
+            oss_client, oss_bucket, "ranged", Recorded(str(path)), part_size=part, concurrency=4
+        )
+
+    peak = _peak(run)
+    assert result["done"].crc64 == crc64(data)
+    assert oss_client.get_object(oss_bucket, "ranged") == data
+    assert reads and max(reads) <= CHUNK, max(reads)
+    assert peak < part, f"peak {peak / MiB:.1f} MiB: a part-sized buffer was held"

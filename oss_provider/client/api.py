@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from oss_provider.client import xml as oss_xml
+from oss_provider.client.bodies import RangeBody
 from oss_provider.client.checksums import combine_part_crcs, crc64, md5_base64
 from oss_provider.client.endpoint import parse_endpoint, region_from_host
 from oss_provider.client.errors import (
@@ -257,15 +258,23 @@ class OSSClient:
         key: str,
         upload_id: str,
         part_number: int,
-        data: bytes | bytearray | memoryview,
+        data: bytes | bytearray | memoryview | RangeBody,
         *,
         content_md5: bool = True,
     ) -> UploadedPart:
-        """Store one part (replacing any part with that number); verified by MD5 and CRC-64."""
+        """Store one part (replacing any part with that number); verified by MD5 and CRC-64.
+        A :class:`~oss_provider.client.bodies.RangeBody` is read from its file when hashed and
+        again when sent, so no part-sized buffer is held."""
         validate_part_number(part_number)
-        body = data if isinstance(data, bytes) else bytes(data)
-        headers = {"Content-MD5": md5_base64(body)} if content_md5 else {}
-        local_crc = crc64(body)
+        body: bytes | RangeBody
+        if isinstance(data, RangeBody):
+            body = data
+            md5, local_crc = data.digests(content_md5)
+            headers = {"Content-MD5": md5} if md5 and content_md5 else {}
+        else:
+            body = data if isinstance(data, bytes) else bytes(data)
+            headers = {"Content-MD5": md5_base64(body)} if content_md5 else {}
+            local_crc = crc64(body)
         resp = self._send(
             "UploadPart",
             "PUT",

@@ -1,8 +1,9 @@
 """The part runner: uploads the parts of one upload (or one mapped batch) on a thread pool.
 
-Memory stays at ``concurrency`` part buffers for every source: a slot is reserved *before* a
-part's bytes are read (a stream reader then blocks instead of reading ahead), and freed when the
-part is done. The first error wins; queued parts then return at once. A part whose bytes arrive
+Memory stays at ``concurrency`` part buffers at most: a slot is reserved *before* a part's bytes
+are read (a stream reader then blocks instead of reading ahead), and freed when the part is done.
+A local file's parts take no buffer at all: each goes as a
+:class:`~oss_provider.client.bodies.RangeBody`, read from the file when hashed and when sent. The first error wins; queued parts then return at once. A part whose bytes arrive
 damaged is re-read and re-sent (``part_retries`` times); everything else was retried by the
 transport, so one failing part costs exactly the sends its retry policy allows.
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from oss_provider.client.bodies import RangeBody
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import (
     IntegrityError,
@@ -27,7 +29,7 @@ from oss_provider.client.limits import MAX_PARTS
 from oss_provider.client.models import PartInfo, UploadedPart
 from oss_provider.client.plan import PartSpec, size_text
 from oss_provider.client.progress import TransferProgress
-from oss_provider.client.sources import Source, StreamSource
+from oss_provider.client.sources import LocalFileSource, Source, StreamSource
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -195,6 +197,10 @@ class PartRunner:
     def _ranged_part(self, spec: PartSpec) -> UploadedPart:
         if self.source.server_side_copy:
             return self._with_retries(spec, self._copy_part)
+        if isinstance(self.source, LocalFileSource):  # read when hashed and when sent, not held
+            return self._with_retries(
+                spec, lambda s: self._send(s, RangeBody(self.source, s.offset, s.size))
+            )
         return self._with_retries(spec, lambda s: self._send(s, self.source.read(s.offset, s.size)))
 
     def _buffered_part(self, spec: PartSpec, data: bytes) -> UploadedPart:
@@ -228,7 +234,9 @@ class PartRunner:
                     self.part_retries,
                 )
 
-    def _send(self, spec: PartSpec, data: bytes | bytearray | memoryview) -> UploadedPart:
+    def _send(
+        self, spec: PartSpec, data: bytes | bytearray | memoryview | RangeBody
+    ) -> UploadedPart:
         if len(data) != spec.size:
             raise ShortReadError(
                 f"{self.source.description}: part {spec.part_number} has {len(data)} bytes, "
@@ -239,7 +247,7 @@ class PartRunner:
             old is not None
             and old.size == spec.size
             and old.crc64 is not None
-            and crc64(data) == old.crc64
+            and self._crc64(data) == old.crc64
         ):
             self.progress.part_kept(spec.size)
             return old.to_uploaded_part()
@@ -255,6 +263,11 @@ class PartRunner:
             part = UploadedPart(part.part_number, part.etag, spec.size, part.crc64)
         self.progress.part_sent(spec.size)
         return part
+
+    def _crc64(self, data: bytes | bytearray | memoryview | RangeBody) -> int:
+        if isinstance(data, RangeBody):  # hashed once: upload_part reuses these digests
+            return data.digests(self.content_md5)[1]
+        return crc64(data)
 
     def _copy_part(self, spec: PartSpec) -> UploadedPart:
         src = self.source

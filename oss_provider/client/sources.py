@@ -3,9 +3,10 @@
 Every source hands the transfer engine one part at a time, so memory stays bounded by
 concurrency x part size whatever the source is:
 
-- :class:`LocalFileSource`: a path (or ``file://`` URL); each part is read at its offset with
-  ``os.preadv`` into a caller-owned buffer, so the file is never read whole and threads never share
-  a file position.
+- :class:`LocalFileSource`: a path (or ``file://`` URL); read at an offset with ``os.pread``, so
+  the file is never read whole and threads never share a file position. The engine reads a part's
+  range in 1 MiB chunks (:class:`~oss_provider.client.bodies.RangeBody`) when it hashes it and
+  again when it sends it, so no part is held in memory.
 - :class:`FsspecSource`: any fsspec URL or Airflow ``ObjectStoragePath`` whose filesystem serves
   byte ranges (``s3://``, ``gs://``, ``http(s)://``, ``sftp://``, ``memory://`` ...). It is
   re-opened by URL in each task, so parts can run on different workers.

@@ -1,0 +1,85 @@
+"""A part's bytes as a range of a local file, read when they are needed rather than held.
+
+Holding each part in flight as one ``bytes`` object makes memory grow with concurrency x part
+size (8 x 8 MiB by default). A file range needs no such buffer: its Content-MD5 and CRC-64 are
+computed by reading it in 1 MiB chunks, and its body is read again, chunk by chunk, while the
+request is sent (the page cache makes the second read cheap). Each send opens a fresh reader, so
+a re-sent request reads the range again from the start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import TYPE_CHECKING
+
+from oss_provider.client.checksums import crc64
+
+if TYPE_CHECKING:
+    from oss_provider.client.sources import Source
+
+CHUNK = 1024 * 1024  # bytes read at a time: the hashing buffer and the send block
+
+
+class RangeBody:
+    """``size`` bytes of ``source`` from ``offset``; ``len()`` is the Content-Length."""
+
+    def __init__(self, source: Source, offset: int, size: int) -> None:
+        self.source = source
+        self.offset = offset
+        self.size = size
+        self._digests: tuple[str | None, int] | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bool__(self) -> bool:  # an empty range is still a body (of 0 bytes)
+        return True
+
+    def digests(self, md5: bool) -> tuple[str | None, int]:
+        """``(Content-MD5 in base64 or None, CRC-64)`` of the range, read once and kept."""
+        if self._digests is None or (md5 and self._digests[0] is None):
+            digest = hashlib.md5() if md5 else None
+            crc = 0
+            for chunk in self._chunks():
+                if digest is not None:
+                    digest.update(chunk)
+                crc = crc64(chunk, crc)
+            b64 = base64.b64encode(digest.digest()).decode() if digest is not None else None
+            self._digests = (b64, crc)
+        return self._digests
+
+    def reader(self) -> _RangeReader:
+        """A fresh file-like reader of the range, for one send."""
+        return _RangeReader(self)
+
+    def _chunks(self):
+        done = 0
+        while done < self.size:
+            step = min(CHUNK, self.size - done)
+            chunk = self.source.read(self.offset + done, step)  # raises if the file shrank
+            done += len(chunk)
+            yield chunk
+
+
+class _RangeReader:
+    """What ``requests`` and urllib3 stream a body from: ``read`` and a known length."""
+
+    def __init__(self, body: RangeBody) -> None:
+        self._body = body
+        self._done = 0
+
+    def __len__(self) -> int:
+        return self._body.size - self._done
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._body.size - self._done
+        if left <= 0:
+            return b""
+        step = left if size is None or size < 0 else min(size, left)
+        chunk = self._body.source.read(self._body.offset + self._done, step)
+        self._done += len(chunk)
+        return chunk
+
+
+__all__ = ["CHUNK", "RangeBody"]
