@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import random
 import signal
@@ -22,6 +20,7 @@ import threading
 import time
 
 import pytest
+from _logs import messages, records
 from _writers import child_env
 
 from oss_provider.client import transfer
@@ -67,24 +66,6 @@ def _uploads(client, bucket, key):
 
 def _requests(emulator) -> dict[str, int]:
     return dict(emulator.stats()["requests"])
-
-
-@contextlib.contextmanager
-def _engine_log():
-    """The engine's log lines while the block runs (a handler of its own: Airflow, when first
-    set up inside a test, may replace the handlers pytest's caplog relies on)."""
-    lines: list[str] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("oss_provider.client.transfer")
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
 
 
 def _wait(predicate, seconds: float, what: str) -> None:
@@ -142,7 +123,7 @@ def test_a_writer_killed_while_its_complete_is_applied_sends_nothing_on_rerun(
     assert head.etag.endswith("-7") and head.size == len(data)  # the child's Complete applied
 
     oss_emulator.reset_stats()
-    with _engine_log() as logged:
+    with records("oss_provider.client.transfer") as caught:
         done = transfer.upload(
             oss_client, oss_bucket, "rerun/k.bin", path, owner=OWNER, part_size=P,
             content_type="text/csv", metadata={"run": "1"},
@@ -154,7 +135,9 @@ def test_a_writer_killed_while_its_complete_is_applied_sends_nothing_on_rerun(
     assert (done.etag, done.size, done.crc64) == (head.etag, len(data), crc64(data))
     assert done.crc64 == head.crc64
     assert getattr(done, "already_written", False) is True
-    assert any("already written by this writer's earlier run; nothing sent" in m for m in logged)
+    assert any(
+        "already written by this writer's earlier run; nothing sent" in m for m in messages(caught)
+    )
     assert oss_client.get_object(oss_bucket, "rerun/k.bin") == data
 
 
@@ -303,14 +286,16 @@ def test_a_zombie_whose_parts_its_retry_replaced_stops_retryably_through_the_hoo
             oss_client, bucket, key, _GatedFile(new_path, gate), part_size=P, owner=OWNER
         )
 
-    with _engine_log() as logged:
+    with records("oss_provider.client.transfer") as caught:
         a, b = _overlap(zombie, retry)
     assert isinstance(a, AirflowException) and not isinstance(a, AirflowFailException), repr(a)
     cause = a.__cause__ or a.__context__
     assert type(cause).__name__ == "OverlappingTryError" and is_retryable(cause), repr(cause)
     assert "another try of this task is writing upload" in str(a)
     assert f"oss://{bucket}/{key}" in str(a)
-    assert any("this try stops; the next one resumes" in m for m in logged), logged
+    assert any("this try stops; the next one resumes" in m for m in messages(caught)), messages(
+        caught
+    )
     # the retry completes its own bytes; nothing stays open
     assert not isinstance(b, BaseException), repr(b)
     assert b.crc64 == crc64(new)
@@ -372,12 +357,14 @@ def test_replaced_parts_that_still_hold_this_sources_bytes_are_completed(
     )
     try:
         oss_emulator.reset_stats()
-        with _engine_log() as logged:
+        with records("oss_provider.client.transfer") as caught:
             done = transfer.upload(client, oss_bucket, "overlap/same.bin", path, part_size=P)
         assert done.crc64 == crc64(data) and done.etag.endswith("-4")
         assert client.get_object(oss_bucket, "overlap/same.bin") == data
         assert _requests(oss_emulator)["CompleteMultipartUpload"] == 2
-        assert any("completing with the server's parts" in m for m in logged), logged
+        assert any("completing with the server's parts" in m for m in messages(caught)), messages(
+            caught
+        )
     finally:
         client.close()
 
@@ -425,10 +412,10 @@ def test_a_retry_beside_a_zombie_that_stored_only_its_last_part_keeps_its_part_l
 
         _wait(last_part_stored, 60, "the zombie's last part")
         oss_emulator.reset_stats()
-        with _engine_log() as logged:
+        with records("oss_provider.client.transfer") as caught:
             b = transfer.upload(oss_client, oss_bucket, key, path, owner=OWNER)
         assert b.etag.endswith("-3") and b.crc64 == crc64(data), b  # the zombie's layout
-        assert _requests(oss_emulator).get("UploadPart") == 2, logged  # part 3 was kept
+        assert _requests(oss_emulator).get("UploadPart") == 2, messages(caught)  # part 3 was kept
     finally:
         hold.set()
         a.join(90)

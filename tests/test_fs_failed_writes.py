@@ -6,16 +6,15 @@ multipart upload has started and must be aborted. The successful paths store the
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
 
 import fsspec
 import pytest
+from _logs import records
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,24 +57,6 @@ def _wait_for(condition, what: str, timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-@contextlib.contextmanager
-def _package_logs() -> Iterator[list[logging.LogRecord]]:
-    """Records of the ``oss_provider`` loggers at INFO and up. A handler of its own, as caplog's
-    on the root logger is dropped when Airflow configures logging on first use mid-test."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("oss_provider")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def _assert_nothing_stored(emulator, client, bucket: str, key: str, size: int) -> None:
     assert not _path(f"oss://{bucket}/{key}").exists(), "a partial object was stored"
     assert _uploads(client, bucket) == [], "a multipart upload was left behind"
@@ -96,7 +77,7 @@ def test_text_mode_open_w_that_raises_stores_nothing(
     path = _path(f"oss://{oss_bucket}/out/data.csv")
     oss_emulator.reset_stats()
     with (
-        _package_logs() as logs,
+        records() as logs,
         pytest.raises(RuntimeError, match="the producer failed"),
         path.open("w", part_size=PART, concurrency=2) as f,
     ):
@@ -176,7 +157,7 @@ def test_a_writer_dropped_without_close_stores_nothing(
     f.write(os.urandom(size) if mode == "wb" else _csv(size))
     if size >= PART:
         _wait_for(lambda: _uploads(oss_client, oss_bucket), "the upload to start")
-    with _package_logs() as logs:
+    with records() as logs:
         del f
         gc.collect()
         # the abort runs on the writer's own thread: a finalizer does not wait for the network
