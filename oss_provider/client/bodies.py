@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from oss_provider.client.checksums import crc64
 
-if TYPE_CHECKING:
-    from oss_provider.client.sources import Source
-
 CHUNK = 1024 * 1024  # bytes read at a time: the hashing buffer and the send block
+
+
+class RangeSource(Protocol):
+    """What a range is read from: a seekable source (``LocalFileSource``)."""
+
+    def read(self, offset: int, length: int) -> bytes: ...
 
 
 class RangeBody:
     """``size`` bytes of ``source`` from ``offset``; ``len()`` is the Content-Length."""
 
-    def __init__(self, source: Source, offset: int, size: int) -> None:
+    def __init__(self, source: RangeSource, offset: int, size: int) -> None:
         self.source = source
         self.offset = offset
         self.size = size
