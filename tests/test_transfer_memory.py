@@ -116,3 +116,17 @@ def test_a_file_source_never_holds_a_part_sized_buffer(tmp_path, oss_client, oss
     assert oss_client.get_object(oss_bucket, "ranged") == data
     assert reads and max(reads) <= CHUNK, max(reads)
     assert peak < part, f"peak {peak / MiB:.1f} MiB: a part-sized buffer was held"
+
+
+def test_a_range_of_a_source_that_comes_up_short_fails_instead_of_looping():
+    """A source returning fewer bytes than asked (a remote file that shrank) ends the hashing
+    with SourceChangedError; a read that returns nothing used to be retried forever."""
+    from oss_provider.client.bodies import RangeBody
+    from oss_provider.client.errors import SourceChangedError
+
+    class Shrunk:
+        def read(self, offset, length):
+            return b"x" * min(length, max(0, 100 - offset))  # 100 bytes left of 3 MiB
+
+    with pytest.raises(SourceChangedError, match="the source changed"):
+        RangeBody(Shrunk(), 0, 3 * MiB).digests(True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from typing import Protocol
 
 from oss_provider.client.checksums import crc64
+from oss_provider.client.errors import SourceChangedError
 
 CHUNK = 1024 * 1024  # bytes read at a time: the hashing buffer and the send block
 
@@ -31,7 +33,7 @@ class RangeBody:
         self.source = source
         self.offset = offset
         self.size = size
-        self._digests: tuple[str | None, int] | None = None
+        self._digests: tuple[bytes | None, int] | None = None
 
     def __len__(self) -> int:
         return self.size
@@ -39,8 +41,8 @@ class RangeBody:
     def __bool__(self) -> bool:  # an empty range is still a body (of 0 bytes)
         return True
 
-    def digests(self, md5: bool) -> tuple[str | None, int]:
-        """``(Content-MD5 in base64 or None, CRC-64)`` of the range, read once and kept."""
+    def digests(self, md5: bool) -> tuple[bytes | None, int]:
+        """``(binary MD5 or None, CRC-64)`` of the range, read once and kept."""
         if self._digests is None or (md5 and self._digests[0] is None):
             digest = hashlib.md5() if md5 else None
             crc = 0
@@ -48,20 +50,28 @@ class RangeBody:
                 if digest is not None:
                     digest.update(chunk)
                 crc = crc64(chunk, crc)
-            b64 = base64.b64encode(digest.digest()).decode() if digest is not None else None
-            self._digests = (b64, crc)
+            self._digests = (digest.digest() if digest is not None else None, crc)
         return self._digests
+
+    def content_md5(self) -> str:
+        """The Content-MD5 header of the range (base64 of its MD5)."""
+        return base64.b64encode(self.digests(True)[0] or b"").decode()
 
     def reader(self) -> _RangeReader:
         """A fresh file-like reader of the range, for one send."""
         return _RangeReader(self)
 
-    def _chunks(self):
+    def _chunks(self) -> Iterator[bytes]:
         done = 0
         while done < self.size:
             step = min(CHUNK, self.size - done)
-            chunk = self.source.read(self.offset + done, step)  # raises if the file shrank
-            done += len(chunk)
+            chunk = self.source.read(self.offset + done, step)
+            if len(chunk) != step:  # a source that came up short: never loop on empty reads
+                raise SourceChangedError(
+                    f"expected {step} bytes at offset {self.offset + done}, read {len(chunk)}; "
+                    "the source changed"
+                )
+            done += step
             yield chunk
 
 

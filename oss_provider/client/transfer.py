@@ -37,7 +37,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from oss_provider.client.checksums import combine_part_crcs, crc64
+from oss_provider.client.bodies import RangeBody
+from oss_provider.client.checksums import combine_part_crcs
 from oss_provider.client.errors import (
     FileAlreadyExists,
     IntegrityError,
@@ -58,6 +59,7 @@ from oss_provider.client.ownership import (
     abort_quietly,
     find_own_upload,
     start_owned_upload,
+    take_own_upload,
 )
 from oss_provider.client.plan import (
     DEFAULT_CONCURRENCY,
@@ -315,12 +317,7 @@ class _Upload:
     def _find_own(self) -> tuple[str | None, datetime | None, dict[int, PartInfo]]:
         if not self.resume or self.src.size is None:
             return None, None, {}
-        found, stale = find_own_upload(self.client, self.bucket, self.key, self.writer)
-        for old in stale:
-            abort_quietly(
-                self.client, self.bucket, self.key, old.upload_id,
-                "this writer's earlier upload, started with other options",
-            )  # fmt: skip
+        found = take_own_upload(self.client, self.bucket, self.key, self.writer)
         if found is None:
             return None, None, {}
         try:
@@ -414,12 +411,7 @@ class _Upload:
         length = min(part_size, (self.src.size or 0) - offset)
         if length <= 0 or first.size != length or first.crc64 is None:
             return False
-        crc, end = 0, offset + length
-        while offset < end:  # at most 8 MiB in memory, whatever the part size
-            step = min(_DIGEST_CHUNK, end - offset)
-            crc = crc64(self.src.read(offset, step), crc)
-            offset += step
-        return crc == first.crc64
+        return RangeBody(self.src, offset, length).digests(False)[1] == first.crc64
 
     def _log_start(self, upload_id: str, chosen: int) -> None:
         size = self.src.size
@@ -593,7 +585,6 @@ def _numbers(numbers: Sequence[int]) -> str:
 # Options a HEAD shows through ObjectInfo; any other option (storage class, encryption, tags,
 # headers, forbid_overwrite) makes the engine always write anew rather than guess.
 _HEAD_OPTIONS = frozenset({"content_type", "metadata"})
-_DIGEST_CHUNK = 8 * MiB
 
 
 def _visible_in_head(options: Mapping[str, Any]) -> bool:
@@ -613,25 +604,10 @@ def _same_options(info: ObjectInfo, options: Mapping[str, Any]) -> bool:
 
 def _multipart_digest(src: Source, specs: Sequence[PartSpec]) -> tuple[str, int]:
     """The multipart ETag (MD5 of the parts' binary MD5s, ``-N``) and CRC-64 that a Complete of
-    these parts of ``src`` gives, reading the source once, at most 8 MiB at a time."""
-    digests = []
-    crc = 0
-    for spec in specs:
-        md5 = hashlib.md5()
-        offset, end = spec.offset, spec.offset + spec.size
-        while offset < end:
-            length = min(_DIGEST_CHUNK, end - offset)
-            data = src.read(offset, length)
-            if len(data) != length:
-                raise SourceChangedError(
-                    f"{src.description}: expected {length} bytes at offset {offset}, read "
-                    f"{len(data)}; the source changed"
-                )
-            md5.update(data)
-            crc = crc64(data, crc)
-            offset += length
-        digests.append(md5.digest())
-    etag = hashlib.md5(b"".join(digests)).hexdigest().upper()
+    these parts of ``src`` gives, reading the source once, a chunk at a time."""
+    digests = [RangeBody(src, spec.offset, spec.size).digests(True) for spec in specs]
+    etag = hashlib.md5(b"".join(md5 or b"" for md5, _ in digests)).hexdigest().upper()
+    crc = combine_part_crcs((part_crc, spec.size) for (_, part_crc), spec in zip(digests, specs))
     return f"{etag}-{len(specs)}", crc
 
 
