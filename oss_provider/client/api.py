@@ -55,6 +55,22 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCAL_REGION = "cn-hangzhou"
 
 
+def _ordered_parts(
+    parts: Iterable[UploadedPart | Mapping[str, Any]],
+) -> tuple[list[UploadedPart], int | None]:
+    """The parts of a Complete by number (the last one listed of a number wins), and the CRC-64
+    the object made of them has (None when a part's CRC-64 is unknown)."""
+    by_number: dict[int, UploadedPart] = {}
+    for part in parts:
+        item = UploadedPart.from_dict(part)  # type: ignore[arg-type]
+        by_number[item.part_number] = item
+    ordered = [by_number[n] for n in sorted(by_number)]
+    expected_crc = None
+    if ordered and all(p.crc64 is not None for p in ordered):
+        expected_crc = combine_part_crcs((p.crc64, p.size) for p in ordered)  # type: ignore[misc]
+    return ordered, expected_crc
+
+
 def _crc_header(resp: requests.Response) -> int | None:
     value = resp.headers.get("x-oss-hash-crc64ecma")
     return int(value) if value and value.isdigit() else None
@@ -269,8 +285,8 @@ class OSSClient:
         body: bytes | RangeBody
         if isinstance(data, RangeBody):
             body = data
-            md5, local_crc = data.digests(content_md5)
-            headers = {"Content-MD5": md5} if md5 and content_md5 else {}
+            local_crc = data.digests(content_md5)[1]
+            headers = {"Content-MD5": data.content_md5()} if content_md5 else {}
         else:
             body = data if isinstance(data, bytes) else bytes(data)
             headers = {"Content-MD5": md5_base64(body)} if content_md5 else {}
@@ -359,12 +375,9 @@ class OSSClient:
         gone, success is reported only when the object at the key is provably this upload's
         (multipart ETag of these parts, size, CRC-64, and not older than ``initiated``, the
         upload's start by the server's clock); otherwise :class:`UploadOwnershipError`."""
-        by_number: dict[int, UploadedPart] = {}
-        for part in parts:
-            item = UploadedPart.from_dict(part)  # type: ignore[arg-type]
-            validate_part_number(item.part_number)
-            by_number[item.part_number] = item  # the last one listed wins
-        ordered = [by_number[n] for n in sorted(by_number)]
+        ordered, expected_crc = _ordered_parts(parts)
+        for part in ordered:
+            validate_part_number(part.part_number)
         if not ordered and not complete_all:
             raise ValueError("Complete needs at least one part (or complete_all=True)")
         hdrs = dict(headers or {})
@@ -376,9 +389,6 @@ class OSSClient:
         else:
             body = oss_xml.complete_body(ordered)
             hdrs["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
-        expected_crc = None
-        if ordered and all(p.crc64 is not None for p in ordered):
-            expected_crc = combine_part_crcs((p.crc64, p.size) for p in ordered)  # type: ignore[misc]
         request = Request(
             "CompleteMultipartUpload",
             "POST",
@@ -450,11 +460,7 @@ class OSSClient:
         """The object at the key if it is provably the Complete of ``parts`` (multipart ETag of
         these parts and their count, size, CRC-64, not older than ``initiated``), else None: the
         proof a Complete whose answer was lost, or a retried Complete task, relies on."""
-        by_number = {p.part_number: p for p in map(UploadedPart.from_dict, parts)}
-        ordered = [by_number[n] for n in sorted(by_number)]
-        expected_crc = None
-        if ordered and all(p.crc64 is not None for p in ordered):
-            expected_crc = combine_part_crcs((p.crc64, p.size) for p in ordered)  # type: ignore[misc]
+        ordered, expected_crc = _ordered_parts(parts)
         return self._confirm_complete(bucket, key, ordered, expected_crc, initiated)
 
     def upload_exists(self, bucket: str, key: str, upload_id: str) -> bool:

@@ -6,7 +6,7 @@ from its first send to the last byte of its answer, across all sends: ``budget_s
 body at :data:`MIN_BODY_RATE` (an 8 MiB part gets 8 s more). The deadline is enforced on the
 socket (:mod:`oss_provider.client.deadline`), so a peer that trickles its answer or accepts the
 body slowly cannot hold a request past it. A caller that resolves a lost answer with more
-requests (Complete, Initiate) passes the same deadline to each. Retried:
+requests (Complete, Initiate) runs them all in one :meth:`Transport.one_deadline` scope. Retried:
 5xx and throttling answers, resets, timeouts, and 2xx answers whose XML is cut short. A
 non-idempotent request (Initiate, Complete) is sent again only when it provably never reached
 the server (no connection) or the server refused it with a retryable error; otherwise the error
@@ -194,16 +194,16 @@ class Transport:
     def close(self) -> None:
         self.session.close()
 
-    def send(self, req: Request, *, deadline: float | None = None) -> requests.Response:
+    def send(self, req: Request) -> requests.Response:
         """Send under the retry policy; return a 2xx response (``.parsed`` set when the request
         has a parser) or raise the error, :class:`RetriesExhaustedError` when the policy ran out.
 
-        ``deadline`` (monotonic) is when the last byte of the answer must have arrived, retries
-        included; by default the policy's budget (plus the body's time) from now."""
+        The last byte of the answer must arrive by the request's deadline, retries included: the
+        policy's budget (plus the body's time) from now, or the :meth:`one_deadline` scope's
+        when that is earlier."""
         policy = self.policy
         started = time.monotonic()
-        if deadline is None:
-            deadline = policy.deadline(len(req.body or b""), now=started)
+        deadline = policy.deadline(len(req.body or b""), now=started)
         scope = getattr(self._scope, "deadline", None)
         if scope is not None:
             deadline = min(deadline, scope)
@@ -213,7 +213,7 @@ class Transport:
             sends += 1
             try:
                 if left <= 0:
-                    raise self._deadline_error(req, deadline, started)
+                    raise self._deadline_error(req)
                 resp = self.send_once(
                     req, read_timeout=min(self.read_timeout, left), deadline=deadline
                 )
@@ -255,11 +255,11 @@ class Transport:
             return not error.maybe_applied
         return isinstance(error, OSSError)  # an error answer: the server refused the request
 
-    def _deadline_error(self, req: Request, deadline: float, started: float) -> OSSTransportError:
+    def _deadline_error(self, req: Request) -> OSSTransportError:
         return OSSTransportError(
-            f"no complete answer from {self.endpoint.netloc} within the request's deadline "
-            f"({deadline - started:.0f} s after its first send: the retry budget plus the body "
-            "at 1 MiB/s); raise the connection's 'retry_budget' for a slow link",
+            f"no complete answer from {self.endpoint.netloc} within the request's deadline (the "
+            f"retry budget of {self.policy.budget_seconds:g} s plus the body at 1 MiB/s, from "
+            "its first send); raise the connection's 'retry_budget' for a slow link",
             operation=req.operation,
         )
 
@@ -268,7 +268,7 @@ class Transport:
         req: Request,
         *,
         read_timeout: float | None = None,
-        deadline: float | None = None,
+        deadline: float,
     ) -> requests.Response:
         creds = self.credentials()
         headers = sign_headers(
@@ -283,9 +283,6 @@ class Transport:
             when=time.time(),
         )
         url = self.endpoint.url(req.bucket, req.key, canonical_query(req.params))
-        if deadline is None:
-            deadline = self.policy.deadline(len(req.body or b""))
-        started = time.monotonic()
         watch = None
         try:
             timeout = (self.connect_timeout, read_timeout or self.read_timeout)
@@ -295,10 +292,10 @@ class Transport:
                     resp.content  # noqa: B018 - read the body inside the try: resets surface here
         except requests.exceptions.RequestException as exc:
             if watch is not None and watch.expired:
-                raise self._deadline_error(req, deadline, started) from None
+                raise self._deadline_error(req) from None
             raise self._transport_error(req, exc) from None
         if watch.expired:  # a socket shut mid-answer can read as a short, "complete" answer
-            raise self._deadline_error(req, deadline, started)
+            raise self._deadline_error(req)
         return resp
 
     def _transport_error(

@@ -143,6 +143,18 @@ def find_own_upload(
     return mine[-1], stale + mine[:-1]
 
 
+def take_own_upload(client: OSSClient, bucket: str, key: str, writer: Writer) -> UploadInfo | None:
+    """:func:`find_own_upload`, aborting the writer's own uploads started with other options:
+    the upload to resume, or None."""
+    found, stale = find_own_upload(client, bucket, key, writer)
+    for old in stale:
+        abort_quietly(
+            client, bucket, key, old.upload_id,
+            "this writer's earlier upload, started with other options",
+        )  # fmt: skip
+    return found
+
+
 def claim(client: OSSClient, bucket: str, key: str, upload_id: str, writer: Writer) -> None:
     """Store the records of a fresh upload: the owner first, so an upload killed between the
     two is recognised as this writer's (and replaced) rather than left unowned."""
@@ -230,11 +242,7 @@ def open_owned_upload(
     """This writer's upload of ``key``: the newest one its records name (another try of the same
     task already started it), else a fresh, claimed one (:func:`start_owned_upload`). Its own
     uploads started with other options are aborted, as the engine does."""
-    found, stale = find_own_upload(client, bucket, key, writer)
-    for old in stale:
-        abort_quietly(
-            client, bucket, key, old.upload_id, "this writer's earlier upload, with other options"
-        )
+    found = take_own_upload(client, bucket, key, writer)
     if found is not None:
         log.info("Reusing this writer's upload %s of oss://%s/%s", found.upload_id, bucket, key)
         return found
@@ -291,17 +299,19 @@ def abort_unclaimed(
     aborted = 0
     for page in client.iter_multipart_upload_pages(bucket, prefix=key):
         now = page.server_date
+        if now is None:
+            continue
         seen_at = time.monotonic()
+        windows = [  # the attempts on the server's clock
+            (
+                now - timedelta(seconds=seen_at - sent),
+                now - timedelta(seconds=seen_at - end - LATE_INITIATE_APPLY),
+            )
+            for sent, end in attempts
+        ]
         for upload in page.uploads:
-            if upload.key != key or upload.initiated is None or now is None:
+            if upload.key != key or upload.initiated is None:
                 continue
-            windows = [
-                (
-                    now - timedelta(seconds=seen_at - sent),
-                    now - timedelta(seconds=seen_at - end - LATE_INITIATE_APPLY),
-                )
-                for sent, end in attempts
-            ]
             if not any(
                 start - _WINDOW_MARGIN <= upload.initiated <= end + _WINDOW_MARGIN
                 for start, end in windows
