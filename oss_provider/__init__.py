@@ -6,7 +6,11 @@ command, so nothing heavy (Airflow, requests) is imported here.
 
 from __future__ import annotations
 
+from oss_provider import _moved
+
 __version__ = "0.1.0"
+
+_moved.install()  # old module paths (oss_provider.client.transfer, ...) keep working
 
 
 def get_provider_info() -> dict:

@@ -154,10 +154,10 @@ def _show_cleanup(dag, client, emulator) -> tuple[bool, list[str]]:
     from oss_provider.client.limits import MIN_PART_SIZE
 
     for key in STALE_KEYS:
-        upload_id = client.initiate_multipart_upload(BUCKET, key)
+        upload_id = client.start_multipart_upload(BUCKET, key).upload_id
         client.upload_part(BUCKET, key, upload_id, 1, os.urandom(MIN_PART_SIZE))
     emulator.set_clock_offset(CLOCK_OFFSET_S)
-    fresh = client.initiate_multipart_upload(BUCKET, "tmp/still-running.bin")
+    fresh = client.start_multipart_upload(BUCKET, "tmp/still-running.bin").upload_id
     made = f"made        {len(STALE_KEYS)} unfinished uploads, moved the server clock "
     lines = [made + f"{CLOCK_OFFSET_S} s on, started 1 more"]
     conf = {"bucket": BUCKET, "prefixes": ["tmp/"], "older_than": "10m", "dry_run": True}

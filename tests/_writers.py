@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from oss_provider.client.ownership import RECORD_PART_NUMBERS
+from oss_provider.transfer.ownership import RECORD_PART_NUMBERS
 
 
 def child_env(emulator, bucket: str, **extra: str) -> dict[str, str]:

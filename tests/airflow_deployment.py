@@ -390,7 +390,7 @@ def deployment_checks(
         Credentials(emulator.access_key_id, emulator.access_key_secret),
         region=emulator.region,
     )
-    stale = {client.initiate_multipart_upload(bucket, f"stale/{i}.bin") for i in range(3)}
+    stale = {client.start_multipart_upload(bucket, f"stale/{i}.bin").upload_id for i in range(3)}
     data = os.urandom(batches * 2 * PART_SIZE - 12345)
     source = workdir / "source.bin"
     source.write_bytes(data)

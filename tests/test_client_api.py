@@ -37,9 +37,9 @@ def _client(srv, **kw) -> OSSClient:
 def test_multipart_round_trip(oss_emulator, oss_bucket, version):
     with _client(oss_emulator, signature_version=version) as client:
         key = "dir/hello world 中文+x.bin"
-        uid = client.initiate_multipart_upload(
+        uid = client.start_multipart_upload(
             oss_bucket, key, content_type="text/plain", metadata={"origin": "test"}
-        )
+        ).upload_id
         p2 = client.upload_part(oss_bucket, key, uid, 2, P2)
         p1 = client.upload_part(oss_bucket, key, uid, 1, P1)
         p3 = client.upload_part(oss_bucket, key, uid, 3, TAIL)
@@ -63,7 +63,7 @@ def test_multipart_round_trip(oss_emulator, oss_bucket, version):
 
 
 def test_repeated_part_number_replaces_and_complete_dedups(oss_client, oss_bucket):
-    uid = oss_client.initiate_multipart_upload(oss_bucket, "k")
+    uid = oss_client.start_multipart_upload(oss_bucket, "k").upload_id
     first = oss_client.upload_part(oss_bucket, "k", uid, 1, P1)
     second = oss_client.upload_part(oss_bucket, "k", uid, 1, P2)
     parts = list(oss_client.iter_parts(oss_bucket, "k", uid))
@@ -74,7 +74,7 @@ def test_repeated_part_number_replaces_and_complete_dedups(oss_client, oss_bucke
 
 
 def test_list_parts_pages(oss_client, oss_bucket):
-    uid = oss_client.initiate_multipart_upload(oss_bucket, "paged")
+    uid = oss_client.start_multipart_upload(oss_bucket, "paged").upload_id
     for n in range(1, 8):
         oss_client.upload_part(oss_bucket, "paged", uid, n, b"x" * n)
     page = oss_client.list_parts(oss_bucket, "paged", uid, max_parts=3)
@@ -91,7 +91,7 @@ def test_list_parts_pages(oss_client, oss_bucket):
 def test_list_uploads_pages_and_markers(oss_client, oss_bucket):
     ids = {}
     for key in ["a/1", "a/2", "b/1", "a/1"]:
-        ids.setdefault(key, []).append(oss_client.initiate_multipart_upload(oss_bucket, key))
+        ids.setdefault(key, []).append(oss_client.start_multipart_upload(oss_bucket, key).upload_id)
     pages = list(oss_client.iter_multipart_upload_pages(oss_bucket, page_size=1))
     seen = [(u.key, u.upload_id) for p in pages for u in p.uploads]
     assert len(seen) == 4 and len(set(seen)) == 4
@@ -105,13 +105,13 @@ def test_list_uploads_pages_and_markers(oss_client, oss_bucket):
 
 
 def test_abort_is_idempotent(oss_client, oss_bucket):
-    uid = oss_client.initiate_multipart_upload(oss_bucket, "gone")
+    uid = oss_client.start_multipart_upload(oss_bucket, "gone").upload_id
     assert oss_client.abort_multipart_upload(oss_bucket, "gone", uid) is True
     assert oss_client.abort_multipart_upload(oss_bucket, "gone", uid) is False
 
 
 def test_validation_errors_from_server(oss_client, oss_bucket):
-    uid = oss_client.initiate_multipart_upload(oss_bucket, "v")
+    uid = oss_client.start_multipart_upload(oss_bucket, "v").upload_id
     small = oss_client.upload_part(oss_bucket, "v", uid, 1, b"tiny")
     last = oss_client.upload_part(oss_bucket, "v", uid, 2, b"tiny")
     with pytest.raises(EntityTooSmall):
@@ -123,7 +123,7 @@ def test_validation_errors_from_server(oss_client, oss_bucket):
 
 
 def test_content_md5_mismatch_is_invalid_digest(oss_client, oss_bucket):
-    uid = oss_client.initiate_multipart_upload(oss_bucket, "md5")
+    uid = oss_client.start_multipart_upload(oss_bucket, "md5").upload_id
     url = oss_client.presign_url(
         "PUT",
         oss_bucket,
@@ -136,7 +136,7 @@ def test_content_md5_mismatch_is_invalid_digest(oss_client, oss_bucket):
 
 
 def test_part_order_is_fixed_by_the_client_not_the_server(oss_client, oss_bucket):
-    uid = oss_client.initiate_multipart_upload(oss_bucket, "o")
+    uid = oss_client.start_multipart_upload(oss_bucket, "o").upload_id
     parts = [oss_client.upload_part(oss_bucket, "o", uid, n, P1) for n in (3, 1)]
     done = oss_client.complete_multipart_upload(oss_bucket, "o", uid, parts)
     assert done.size == 2 * len(P1)
@@ -148,7 +148,7 @@ def test_head_errors_and_missing_bucket(oss_client, oss_bucket):
         oss_client.head_object(oss_bucket, "nope")
     assert err.value.status == 404
     with pytest.raises(NoSuchBucket):
-        oss_client.initiate_multipart_upload("no-such-bucket-here", "k")
+        oss_client.start_multipart_upload("no-such-bucket-here", "k")
     assert oss_client.bucket_exists(oss_bucket)
     assert not oss_client.bucket_exists("no-such-bucket-here")
 
@@ -176,7 +176,7 @@ def test_wrong_secret_is_clear_and_does_not_leak(oss_emulator, oss_bucket):
     secret = "definitely-wrong-secret"
     creds = Credentials(oss_emulator.access_key_id, secret)
     with _client(oss_emulator, credentials=creds) as c, pytest.raises(SignatureDoesNotMatch) as err:
-        c.initiate_multipart_upload(oss_bucket, "k")
+        c.start_multipart_upload(oss_bucket, "k")
     text = str(err.value) + repr(err.value.details)
     assert "secret" in text.lower() and secret not in text
     assert err.value.request_id
@@ -198,7 +198,7 @@ def test_lifecycle_read_modify_write(oss_client, oss_bucket):
 
 
 def test_lost_complete_response_is_confirmed_by_head(oss_emulator, oss_client, oss_bucket):
-    uid = oss_client.initiate_multipart_upload(oss_bucket, "lost")
+    uid = oss_client.start_multipart_upload(oss_bucket, "lost").upload_id
     parts = [oss_client.upload_part(oss_bucket, "lost", uid, 1, P1)]
     oss_emulator.fail_next(1, "lose_complete_response", "CompleteMultipartUpload")
     done = oss_client.complete_multipart_upload(oss_bucket, "lost", uid, parts)
@@ -206,7 +206,7 @@ def test_lost_complete_response_is_confirmed_by_head(oss_emulator, oss_client, o
 
 
 def test_retries_transient_503(oss_emulator, oss_client, oss_bucket):
-    uid = oss_client.initiate_multipart_upload(oss_bucket, "r")
+    uid = oss_client.start_multipart_upload(oss_bucket, "r").upload_id
     oss_emulator.fail_next(2, "503", "UploadPart")
     part = oss_client.upload_part(oss_bucket, "r", uid, 1, P1)
     assert part.size == len(P1)
@@ -232,7 +232,7 @@ def test_non_oss_endpoint_and_dead_port(tmp_path):
     try:
         client = OSSClient(f"http://127.0.0.1:{server.server_port}", Credentials("a", "b"))
         with pytest.raises(OSSResponseError, match="not OSS XML.*nginx"):
-            client.initiate_multipart_upload("bucket", "k")
+            client.start_multipart_upload("bucket", "k")
     finally:
         server.shutdown()
         server.server_close()
@@ -243,13 +243,13 @@ def test_non_oss_endpoint_and_dead_port(tmp_path):
         read_timeout=5,
     )
     with pytest.raises(OSSTransportError, match="cannot connect.*connection refused"):
-        dead.initiate_multipart_upload("bucket", "k")
+        dead.start_multipart_upload("bucket", "k")
 
 
 def test_bad_input_fails_before_any_request(oss_client):
     for bad_key in ["/lead", "x" * 1024, "ctl\x01"]:
         with pytest.raises(ValueError):
-            oss_client.initiate_multipart_upload("bucket", bad_key)
+            oss_client.start_multipart_upload("bucket", bad_key)
     with pytest.raises(ValueError, match="1..10000"):
         oss_client.upload_part("bucket", "k", "u", 0, b"x")
     with pytest.raises(ValueError, match="1..10000"):

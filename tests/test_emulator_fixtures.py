@@ -33,7 +33,7 @@ def test_bucket_fixture_is_fresh_and_removed(oss_emulator, oss_bucket):
 def test_oss_client_fixture_round_trip(request, oss_bucket):
     pytest.importorskip("oss_provider.client.api")  # written in parallel by the client helper
     oss_client = request.getfixturevalue("oss_client")
-    upload_id = oss_client.initiate_multipart_upload(oss_bucket, "fx/a.bin")
+    upload_id = oss_client.start_multipart_upload(oss_bucket, "fx/a.bin").upload_id
     part = oss_client.upload_part(oss_bucket, "fx/a.bin", upload_id, 1, b"hello")
     done = oss_client.complete_multipart_upload(oss_bucket, "fx/a.bin", upload_id, [part])
     assert done.etag.endswith("-1")

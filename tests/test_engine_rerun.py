@@ -23,13 +23,13 @@ import pytest
 from _logs import messages, records
 from _writers import child_env
 
-from oss_provider.client import transfer
 from oss_provider.client.api import OSSClient
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import is_retryable
 from oss_provider.client.limits import MIN_PART_SIZE as P
 from oss_provider.client.models import Credentials, UploadedPart
-from oss_provider.client.sources import LocalFileSource
+from oss_provider.transfer import upload as transfer
+from oss_provider.transfer.sources import LocalFileSource
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -40,7 +40,7 @@ CHILD = textwrap.dedent(
     import os, sys
     from oss_provider.client.api import OSSClient
     from oss_provider.client.models import Credentials
-    from oss_provider.client.transfer import upload
+    from oss_provider.transfer.upload import upload
 
     client = OSSClient(os.environ["EP"], Credentials(os.environ["AK"], os.environ["SK"]),
                        region=os.environ["REGION"])
@@ -123,7 +123,7 @@ def test_a_writer_killed_while_its_complete_is_applied_sends_nothing_on_rerun(
     assert head.etag.endswith("-7") and head.size == len(data)  # the child's Complete applied
 
     oss_emulator.reset_stats()
-    with records("oss_provider.client.transfer") as caught:
+    with records("oss_provider.transfer.upload") as caught:
         done = transfer.upload(
             oss_client, oss_bucket, "rerun/k.bin", path, owner=OWNER, part_size=P,
             content_type="text/csv", metadata={"run": "1"},
@@ -286,7 +286,7 @@ def test_a_zombie_whose_parts_its_retry_replaced_stops_retryably_through_the_hoo
             oss_client, bucket, key, _GatedFile(new_path, gate), part_size=P, owner=OWNER
         )
 
-    with records("oss_provider.client.transfer") as caught:
+    with records("oss_provider.transfer.upload") as caught:
         a, b = _overlap(zombie, retry)
     assert isinstance(a, AirflowException) and not isinstance(a, AirflowFailException), repr(a)
     cause = a.__cause__ or a.__context__
@@ -357,7 +357,7 @@ def test_replaced_parts_that_still_hold_this_sources_bytes_are_completed(
     )
     try:
         oss_emulator.reset_stats()
-        with records("oss_provider.client.transfer") as caught:
+        with records("oss_provider.transfer.upload") as caught:
             done = transfer.upload(client, oss_bucket, "overlap/same.bin", path, part_size=P)
         assert done.crc64 == crc64(data) and done.etag.endswith("-4")
         assert client.get_object(oss_bucket, "overlap/same.bin") == data
@@ -412,7 +412,7 @@ def test_a_retry_beside_a_zombie_that_stored_only_its_last_part_keeps_its_part_l
 
         _wait(last_part_stored, 60, "the zombie's last part")
         oss_emulator.reset_stats()
-        with records("oss_provider.client.transfer") as caught:
+        with records("oss_provider.transfer.upload") as caught:
             b = transfer.upload(oss_client, oss_bucket, key, path, owner=OWNER)
         assert b.etag.endswith("-3") and b.crc64 == crc64(data), b  # the zombie's layout
         assert _requests(oss_emulator).get("UploadPart") == 2, messages(caught)  # part 3 was kept

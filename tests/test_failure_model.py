@@ -17,14 +17,14 @@ import time
 import pytest
 from _writers import child_env, data_parts
 
-from oss_provider.client import transfer
 from oss_provider.client.api import OSSClient
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import OSSError, OSSTransportError, RetriesExhaustedError
 from oss_provider.client.http import RetryPolicy
 from oss_provider.client.limits import MIN_PART_SIZE as P
 from oss_provider.client.models import Credentials
-from oss_provider.client.progress import TransferProgress
+from oss_provider.transfer import upload as transfer
+from oss_provider.transfer.progress import TransferProgress
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -33,8 +33,8 @@ WRITER = textwrap.dedent(
     import json, os, sys, time
     from oss_provider.client.api import OSSClient
     from oss_provider.client.models import Credentials
-    from oss_provider.client.sources import LocalFileSource
-    from oss_provider.client.transfer import upload
+    from oss_provider.transfer.sources import LocalFileSource
+    from oss_provider.transfer.upload import upload
 
     class SlowFile(LocalFileSource):  # a slow disk: the two writers overlap
         def read(self, offset, length):
@@ -205,7 +205,7 @@ def test_lost_initiate_through_the_client_says_it_may_have_been_applied(
 ):
     oss_emulator.fail_next(1, "lose_response", "InitiateMultipartUpload")
     with pytest.raises(OSSTransportError) as err:
-        oss_client.initiate_multipart_upload(oss_bucket, "raw")
+        oss_client.start_multipart_upload(oss_bucket, "raw")
     assert err.value.maybe_applied  # never sent blindly again by the client itself
     for upload in _uploads(oss_client, oss_bucket, "raw"):
         oss_client.abort_multipart_upload(oss_bucket, "raw", upload.upload_id)

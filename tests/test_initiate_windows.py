@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from oss_provider.client import transfer
 from oss_provider.client.api import OSSClient
 from oss_provider.client.checksums import crc64
 from oss_provider.client.limits import MIN_PART_SIZE as P
 from oss_provider.client.models import Credentials
+from oss_provider.transfer import upload as transfer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,7 +64,7 @@ def test_another_writers_fresh_upload_in_the_window_is_never_touched(
 
     def other_writer():
         time.sleep(0.3)  # inside our held Initiate
-        uid = oss_client.initiate_multipart_upload(oss_bucket, "shared.bin")
+        uid = oss_client.start_multipart_upload(oss_bucket, "shared.bin").upload_id
         theirs["uid"] = uid
         time.sleep(1.5)  # after we gave up on our Initiate and looked for its upload
         try:

@@ -103,7 +103,7 @@ print("DONE", flush=True)
 
 
 def _upload_parts(client, bucket, key, count=2):
-    uid = client.initiate_multipart_upload(bucket, key)
+    uid = client.start_multipart_upload(bucket, key).upload_id
     parts = [
         client.upload_part(bucket, key, uid, n, os.urandom(P)).to_dict()
         for n in range(1, count + 1)

@@ -13,7 +13,7 @@ import pytest
 from oss_provider.client.checksums import crc64
 from oss_provider.client.http import Request
 from oss_provider.client.limits import MIN_PART_SIZE as P
-from oss_provider.client.ownership import RECORD_PART_NUMBERS
+from oss_provider.transfer.ownership import RECORD_PART_NUMBERS
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -108,7 +108,7 @@ def test_forbid_overwrite_refuses_clearly_and_leaves_the_object_and_nothing_else
             created.append(oss_client.put_object(BUCKET, key2, b"first"))
 
     created: list = []
-    from oss_provider.client.progress import TransferProgress
+    from oss_provider.transfer.progress import TransferProgress
 
     with pytest.raises(AirflowFailException, match="already exists and forbid_overwrite is set"):
         OSSMultipartHook().upload_file(

@@ -13,7 +13,6 @@ import secrets
 
 import pytest
 
-from oss_provider.client import transfer
 from oss_provider.client.api import OSSClient
 from oss_provider.client.checksums import crc64
 from oss_provider.client.cleanup import abort_stale_uploads
@@ -21,8 +20,9 @@ from oss_provider.client.errors import NoSuchUpload, OSSTransportError, Security
 from oss_provider.client.limits import MAX_PARTS
 from oss_provider.client.limits import MIN_PART_SIZE as P
 from oss_provider.client.models import Credentials
-from oss_provider.client.ownership import RECORD_PART_NUMBERS
-from oss_provider.client.progress import TransferProgress
+from oss_provider.transfer import upload as transfer
+from oss_provider.transfer.ownership import RECORD_PART_NUMBERS
+from oss_provider.transfer.progress import TransferProgress
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -118,7 +118,7 @@ def test_cleanup_under_random_abort_faults_reports_exactly_the_failed_ones(
     try:
         keys = [f"tmp/{i:02d}.bin" for i in range(40)]
         for key in keys:
-            client.initiate_multipart_upload(oss_bucket, key)
+            client.start_multipart_upload(oss_bucket, key)
         oss_emulator.set_clock_offset(700)
         oss_emulator.set_fault_rate(0.4, seed=7, operation="AbortMultipartUpload")
         try:
@@ -265,7 +265,7 @@ def test_invalid_keys_send_no_request(oss_emulator, oss_client, oss_bucket, key,
 
 
 def test_upload_id_of_another_key_is_refused_and_the_upload_is_untouched(oss_client, oss_bucket):
-    upload_id = oss_client.initiate_multipart_upload(oss_bucket, "a.bin")
+    upload_id = oss_client.start_multipart_upload(oss_bucket, "a.bin").upload_id
     oss_client.upload_part(oss_bucket, "a.bin", upload_id, 1, b"x" * P)
     with pytest.raises(NoSuchUpload, match="belongs to another key"):
         oss_client.upload_part(oss_bucket, "b.bin", upload_id, 2, b"y" * P)
@@ -283,7 +283,7 @@ def test_tls_error_says_what_to_check(oss_emulator):
         max_retries=0,
     )
     with pytest.raises(OSSTransportError, match="TLS error") as err:
-        client.initiate_multipart_upload("test-bucket", "k")
+        client.start_multipart_upload("test-bucket", "k")
     assert "verify" in str(err.value)
     assert oss_emulator.access_key_secret not in str(err.value)
     client.close()

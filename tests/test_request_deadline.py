@@ -98,7 +98,7 @@ def test_a_slowly_accepted_body_ends_at_the_deadline(proxy, oss_client, oss_buck
 
 
 def test_complete_resends_and_checks_share_one_deadline(proxy, oss_client, oss_bucket):
-    uid = oss_client.initiate_multipart_upload(oss_bucket, "c.bin")
+    uid = oss_client.start_multipart_upload(oss_bucket, "c.bin").upload_id
     part = oss_client.upload_part(oss_bucket, "c.bin", uid, 1, b"p" * 1000)
     # every Complete vanishes into a silent peer: each send waits its read timeout, the upload
     # stays, and Complete is sent again; ListParts and HEAD pass
@@ -113,7 +113,7 @@ def test_complete_resends_and_checks_share_one_deadline(proxy, oss_client, oss_b
 
 
 def test_initiate_recovery_shares_one_deadline(proxy, oss_client, oss_bucket):
-    from oss_provider.client.ownership import Writer, start_owned_upload
+    from oss_provider.transfer.ownership import Writer, start_owned_upload
 
     client = proxy([{"method": "POST", "query": "uploads", "action": "swallow"}])
     writer = Writer.of("deadline-test", {})
@@ -149,7 +149,7 @@ def test_the_sweep_retries_a_proxy_error_page_like_everyone(
 ):
     from oss_provider.client.cleanup import abort_stale_uploads
 
-    oss_client.initiate_multipart_upload(oss_bucket, "stale.bin")
+    oss_client.start_multipart_upload(oss_bucket, "stale.bin")
     oss_emulator.set_clock_offset(700)  # the upload is now older than 10 minutes
     client = proxy([{"method": "DELETE", "action": "html", "status": 503, "count": 1}])
     report = abort_stale_uploads(client, oss_bucket, older_than="10m", skip_active=False)

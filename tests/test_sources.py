@@ -9,7 +9,7 @@ import fsspec
 import pytest
 
 from oss_provider.client.errors import SourceChangedError
-from oss_provider.client.sources import (
+from oss_provider.transfer.sources import (
     FsspecSource,
     LocalFileSource,
     StreamSource,

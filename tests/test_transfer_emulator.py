@@ -8,12 +8,12 @@ import random
 
 import pytest
 
-from oss_provider.client import transfer
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import OSSError, SourceChangedError
 from oss_provider.client.limits import MIN_PART_SIZE as P
-from oss_provider.client.ownership import OWNER_PART_NUMBER, Writer, start_owned_upload
-from oss_provider.client.progress import TransferProgress
+from oss_provider.transfer import upload as transfer
+from oss_provider.transfer.ownership import OWNER_PART_NUMBER, Writer, start_owned_upload
+from oss_provider.transfer.progress import TransferProgress
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -198,7 +198,7 @@ def test_upload_part_batch_resumes_within_its_range(
     batches = transfer.plan_batches(
         len(data), P, batches=2, fingerprint=transfer.source_fingerprint(path)
     )
-    upload_id = oss_client.initiate_multipart_upload(oss_bucket, "k")
+    upload_id = oss_client.start_multipart_upload(oss_bucket, "k").upload_id
     results = []
     for b in batches:
         specs = transfer.batch_parts(b["first_part"], b["last_part"], b["part_size"], len(data))

@@ -13,10 +13,10 @@ import time
 import pytest
 from _writers import child_env
 
-from oss_provider.client import transfer
 from oss_provider.client.checksums import crc64
 from oss_provider.client.limits import MIN_PART_SIZE as P
-from oss_provider.client.ownership import RECORD_PART_NUMBERS
+from oss_provider.transfer import upload as transfer
+from oss_provider.transfer.ownership import RECORD_PART_NUMBERS
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,8 +27,8 @@ CHILD = textwrap.dedent(
     import os, sys, time
     from oss_provider.client.api import OSSClient
     from oss_provider.client.models import Credentials
-    from oss_provider.client.sources import LocalFileSource
-    from oss_provider.client.transfer import upload
+    from oss_provider.transfer.sources import LocalFileSource
+    from oss_provider.transfer.upload import upload
 
     class SlowFile(LocalFileSource):  # a slow disk: parts finish one by one
         def read(self, offset, length):

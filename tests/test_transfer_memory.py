@@ -8,8 +8,8 @@ import tracemalloc
 
 import pytest
 
-from oss_provider.client import transfer
 from oss_provider.client.checksums import crc64
+from oss_provider.transfer import upload as transfer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -91,7 +91,7 @@ def test_a_file_source_never_holds_a_part_sized_buffer(tmp_path, oss_client, oss
     """A file's parts are hashed and sent by reading their range in chunks: no read asks for a
     whole 8 MiB part, and peak traced memory stays below one part, whatever the concurrency."""
     from oss_provider.client.bodies import CHUNK
-    from oss_provider.client.sources import LocalFileSource
+    from oss_provider.transfer.sources import LocalFileSource
 
     part = 8 * MiB
     path = tmp_path / "parts.bin"

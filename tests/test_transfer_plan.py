@@ -8,7 +8,7 @@ import math
 import pytest
 
 from oss_provider.client.limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
-from oss_provider.client.transfer import (
+from oss_provider.transfer.upload import (
     DEFAULT_PART_SIZE,
     MAX_BATCHES,
     MiB,

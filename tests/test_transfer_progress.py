@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from oss_provider.client.progress import TransferProgress, describe, format_bytes, format_duration
+from oss_provider.transfer.progress import TransferProgress, describe, format_bytes, format_duration
 
 MiB = 1024 * 1024
 
@@ -25,7 +25,7 @@ def test_logs_at_most_every_interval_and_once_at_finish(caplog):
     progress = TransferProgress(
         40 * MiB, label="parts 1-8", interval=5.0, clock=clock, callback=seen.append
     )
-    with caplog.at_level(logging.INFO, logger="oss_provider.client.progress"):
+    with caplog.at_level(logging.INFO, logger="oss_provider.transfer.progress"):
         for _ in range(4):
             clock.now += 1.0
             progress.part_sent(5 * MiB)  # 4 parts within 4 s: no line yet

@@ -199,7 +199,7 @@ def test_client_multipart_and_put_with_chinese_metadata(oss_emulator, oss_bucket
     client = _client(oss_emulator, version)
     try:
         meta = {"u": VALUE, "plain": "ascii", "mixed": "a 中文 b"}
-        upload_id = client.initiate_multipart_upload(oss_bucket, "mp.bin", metadata=meta)
+        upload_id = client.start_multipart_upload(oss_bucket, "mp.bin", metadata=meta).upload_id
         part = client.upload_part(oss_bucket, "mp.bin", upload_id, 1, b"x" * 1000)
         client.complete_multipart_upload(oss_bucket, "mp.bin", upload_id, [part])
         info = client.head_object(oss_bucket, "mp.bin")

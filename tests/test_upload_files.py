@@ -19,7 +19,7 @@ from _writers import child_env, data_parts
 from oss_provider.client import files as many
 from oss_provider.client.checksums import crc64
 from oss_provider.client.limits import MIN_PART_SIZE as P
-from oss_provider.client.ownership import RECORD_PART_NUMBERS
+from oss_provider.transfer.ownership import RECORD_PART_NUMBERS
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -6,7 +6,8 @@ the ``oss_emulator`` pytest fixture (``oss_provider.testing``).
 
 from __future__ import annotations
 
+from .app import Emulator
 from .auth import Credential, parse_credentials
-from .server import Emulator, OSSHTTPServer, build_server
+from .server import OSSHTTPServer, build_server
 
 __all__ = ["Credential", "Emulator", "OSSHTTPServer", "build_server", "parse_credentials"]

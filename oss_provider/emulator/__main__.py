@@ -14,9 +14,10 @@ import signal
 import sys
 import threading
 
+from .app import Emulator
 from .auth import parse_credentials
 from .errors import ServiceError
-from .server import Emulator, build_server
+from .server import build_server
 
 CREDENTIALS_ENV = "OSS_EMULATOR_CREDENTIALS"
 EPILOG = f"""\

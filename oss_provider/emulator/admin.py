@@ -26,7 +26,7 @@ from .auth import Credential
 from .errors import ServiceError
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from .app import Emulator
 
 
 CONTROL_HEADER = "X-OSS-Emulator-Control"

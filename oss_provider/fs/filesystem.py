@@ -17,16 +17,11 @@ from typing import Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
-from oss_provider.client import transfer
 from oss_provider.client.api import OSSClient
 from oss_provider.client.errors import NoSuchBucket, NoSuchKey
-from oss_provider.client.objects import (
-    MAX_COPY_OBJECT_SIZE,
-    copy_object,
-    delete_objects,
-    iter_objects_pages,
-)
+from oss_provider.client.objects import MAX_COPY_OBJECT_SIZE
 from oss_provider.fs.writer import OSSObjectWriter
+from oss_provider.transfer import upload as transfer
 
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 
@@ -116,7 +111,7 @@ class OSSFileSystem(AbstractFileSystem):
                 }
         prefix = f"{key.rstrip('/')}/" if key else ""
         try:
-            page = next(iter_objects_pages(self.client, bucket, prefix=prefix, delimiter="/"))
+            page = next(self.client.iter_objects_pages(bucket, prefix=prefix, delimiter="/"))
         except NoSuchBucket:
             raise FileNotFoundError(f"oss://{bucket}: no such bucket") from None
         if not key or page.objects or page.prefixes:
@@ -132,7 +127,7 @@ class OSSFileSystem(AbstractFileSystem):
         prefix = f"{key.rstrip('/')}/" if key else ""
         out: list[dict[str, Any]] = []
         try:
-            for page in iter_objects_pages(self.client, bucket, prefix=prefix, delimiter="/"):
+            for page in self.client.iter_objects_pages(bucket, prefix=prefix, delimiter="/"):
                 out += [_dir_entry(f"{bucket}/{p}") for p in page.prefixes]
                 out += [_file_entry(bucket, o) for o in page.objects if o["key"] != prefix]
         except NoSuchBucket:
@@ -160,7 +155,7 @@ class OSSFileSystem(AbstractFileSystem):
                 found[entry["name"]] = entry
         prefix = f"{key.rstrip('/')}/" if key else ""
         try:
-            for page in iter_objects_pages(self.client, bucket, prefix=prefix):
+            for page in self.client.iter_objects_pages(bucket, prefix=prefix):
                 for item in page.objects:
                     entry = _file_entry(bucket, item)
                     if item["key"].endswith("/"):
@@ -296,7 +291,7 @@ class OSSFileSystem(AbstractFileSystem):
             return  # a folder: its files are copied one by one by copy(recursive=True)
         if info["size"] <= MAX_COPY_OBJECT_SIZE:
             try:
-                copy_object(self.client, src_bucket, src_key, bucket, key)
+                self.client.copy_object(src_bucket, src_key, bucket, key)
             except NoSuchKey:
                 raise FileNotFoundError(f"oss://{src_bucket}/{src_key}") from None
             return
@@ -321,7 +316,7 @@ class OSSFileSystem(AbstractFileSystem):
             if key:
                 by_bucket.setdefault(bucket, []).append(key)
         for bucket, keys in by_bucket.items():
-            failed = delete_objects(self.client, bucket, keys)
+            failed = self.client.delete_objects(bucket, keys)
             if failed:
                 shown = "; ".join(f"{f['key']}: {f['code']}" for f in failed[:10])
                 raise OSError(f"could not delete {len(failed)} objects in oss://{bucket}: {shown}")

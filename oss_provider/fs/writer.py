@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from oss_provider.client import transfer
+from oss_provider.transfer import upload as transfer
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -23,14 +24,17 @@ from oss_provider.client.errors import (
 )
 from oss_provider.client.models import (
     CompletedObject,
+    ObjectInfo,
     PartInfo,
     PartsPage,
     UploadedPart,
     UploadInfo,
     UploadsPage,
 )
+from oss_provider.client.options import ObjectOptions, option_names
 from oss_provider.client.urls import is_oss_url, parse_oss_url
 from oss_provider.hooks.connection import ConnectionSettings, settings_from_connection
+from oss_provider.transfer.config import TransferConfig
 
 DEFAULT_LIFECYCLE_RULE_ID = "oss-provider-abort-multipart"
 
@@ -215,41 +219,36 @@ class OSSMultipartHook(BaseHook):
         self,
         key: str,
         bucket_name: str | None = None,
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        **options: Any,
+        options: ObjectOptions | None = None,
+        **option_kwargs: Any,
     ) -> str:
+        """Start a multipart upload of ``key`` and return its upload id; ``options`` (an
+        :class:`~oss_provider.client.options.ObjectOptions`, or the same as keywords:
+        ``content_type``, ``metadata``, ``storage_class``, ...) become the object's."""
         bucket, key = self._target(key, bucket_name)
-        return self.get_client().initiate_multipart_upload(
-            bucket, key, content_type=content_type, metadata=metadata, headers=headers, **options
-        )
+        options = ObjectOptions.of(options, **option_kwargs)
+        return self.get_client().start_multipart_upload(bucket, key, options).upload_id
 
     @_translating
     def open_owned_upload(
         self,
         key: str,
         bucket_name: str | None = None,
+        options: ObjectOptions | None = None,
         *,
         owner: str,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        **options: Any,
+        **option_kwargs: Any,
     ) -> str:
         """The upload id of ``owner``'s upload of ``key``: the one an earlier try of the same
         task started (its owner records say so), else a fresh one, claimed at once. A lost or
         garbled Initiate answer leaves no upload behind (the unclaimed one is found and
         aborted), and a retried task never starts a second upload beside its first."""
-        from oss_provider.client.api import object_headers
-        from oss_provider.client.ownership import Writer, open_owned_upload
+        from oss_provider.transfer.ownership import Writer, open_owned_upload
 
         bucket, key = self._target(key, bucket_name)
-        kwargs = {"content_type": content_type, "metadata": metadata, "headers": headers, **options}
-        object_headers(**kwargs)  # bad options fail here, before the first request
-        writer = Writer.of(owner, kwargs)
-        return open_owned_upload(self.get_client(), bucket, key, writer, kwargs).upload_id
+        options = ObjectOptions.of(options, **option_kwargs)  # bad options fail here
+        writer = Writer.of(owner, options)
+        return open_owned_upload(self.get_client(), bucket, key, writer, options).upload_id
 
     @_translating
     def find_completed_upload(
@@ -401,27 +400,40 @@ class OSSMultipartHook(BaseHook):
         source: Any,
         key: str,
         bucket_name: str | None = None,
-        *,
-        part_size: int | None = None,
-        concurrency: int | None = None,
-        **options: Any,
+        config: TransferConfig | None = None,
+        options: ObjectOptions | None = None,
+        **settings: Any,
     ) -> CompletedObject:
         """Upload a whole source (path, URL, ``oss://`` object, stream) in parallel parts.
 
-        ``options`` are those of :func:`oss_provider.client.transfer.upload` (``resume``,
-        ``owner``, ``content_type``, ``metadata``, ``initiate_kwargs``, ``progress``, ...)."""
-        from oss_provider.client.transfer import upload
+        ``config`` and ``options`` are the engine's two inputs
+        (:class:`~oss_provider.transfer.config.TransferConfig`,
+        :class:`~oss_provider.client.options.ObjectOptions`), merged once over the connection's
+        defaults; ``settings`` are the same as keywords plus :func:`oss_provider.transfer.upload.
+        upload`'s ``owner``, ``progress``, ``expected_size``."""
+        from oss_provider.transfer.upload import upload
 
         bucket, key = self._target(key, bucket_name)
-        settings = self._transfer_settings(part_size=part_size, concurrency=concurrency, **options)
-        return upload(self.get_client(), bucket, key, self._source(source), **settings)
+        config, options, rest = self.transfer_inputs(config, options, settings)
+        return upload(self.get_client(), bucket, key, self._source(source), config, options, **rest)
 
-    def _transfer_settings(self, **given: Any) -> dict[str, Any]:
-        """The call's arguments over the connection's transfer defaults (``part_size``,
-        ``concurrency``, ``content_md5`` extras); None means "not given"."""
-        merged = dict(self.settings.transfer_defaults)
-        merged.update({k: v for k, v in given.items() if v is not None})
-        return merged
+    def transfer_inputs(
+        self,
+        config: TransferConfig | None,
+        options: ObjectOptions | None,
+        settings: dict[str, Any],
+    ) -> tuple[TransferConfig, ObjectOptions, dict[str, Any]]:
+        """The one merge of a call's settings over the connection's transfer defaults
+        (``part_size``, ``concurrency``, ``content_md5`` extras; None means "not given"):
+        the two config objects, and the keywords that are neither (owner, progress, ...)."""
+        from oss_provider.transfer.config import setting_names
+
+        rest = dict(settings)
+        object_kwargs = dict(rest.pop("initiate_kwargs", None) or {})
+        object_kwargs.update({n: rest.pop(n) for n in option_names() if n in rest})
+        given = {n: rest.pop(n) for n in setting_names() if n in rest}
+        config = TransferConfig.build(config, defaults=self.settings.transfer_defaults, **given)
+        return config, ObjectOptions.of(options, **object_kwargs), rest
 
     def _source(self, source: Any) -> Any:
         """A source URL read through ``source_conn_id``'s Airflow connection, when one is set."""
@@ -444,10 +456,11 @@ class OSSMultipartHook(BaseHook):
         max_batches: int | None = None,
     ) -> list[dict[str, Any]]:
         """Split an upload of ``source`` into mapped batches (see ``transfer.plan_batches``)."""
-        from oss_provider.client import transfer
+        from oss_provider.transfer import upload as transfer
 
         src = transfer.open_source(self._source(source), client=self._client_for(source))
-        part_size = part_size or self.settings.transfer_defaults.get("part_size")
+        if part_size is None:  # the connection's default (looked up only when needed)
+            part_size = self.transfer_inputs(None, None, {})[0].part_size
         try:
             if src.size is None:
                 raise ValueError(
@@ -477,20 +490,19 @@ class OSSMultipartHook(BaseHook):
         fingerprint: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Upload some parts (``{"part_number", "offset", "size"}`` ranges) of an upload."""
-        from oss_provider.client.transfer import upload_part_batch
+        from oss_provider.transfer.upload import upload_part_batch
 
         bucket, key = self._target(key, bucket_name)
-        settings = self._transfer_settings(concurrency=concurrency)
-        settings.pop("part_size", None)  # the plan fixed the ranges
+        config, _, _ = self.transfer_inputs(None, None, {"concurrency": concurrency})
         return upload_part_batch(
             self.get_client(), bucket, key, upload_id, self._source(source), list(parts),
-            fingerprint=fingerprint, **settings,
+            config, fingerprint=fingerprint,
         )  # fmt: skip
 
     @_translating
     def source_size(self, source: Any) -> int | None:
         """The size of a source in bytes (None for a stream)."""
-        from oss_provider.client.transfer import open_source
+        from oss_provider.transfer.upload import open_source
 
         src = open_source(self._source(source), client=self._client_for(source))
         try:
@@ -505,21 +517,30 @@ class OSSMultipartHook(BaseHook):
         return self.get_client() if needs else None
 
     @_translating
-    def head_object(self, key: str, bucket_name: str | None = None):
-        bucket, key = self._target(key, bucket_name)
-        return self.get_client().head_object(bucket, key)
-
-    # -- waiting for objects (OSSObjectSensor, OSSObjectTrigger) ------------------------------
-    @_translating
-    def get_object_info(self, key: str, bucket_name: str | None = None):
-        """HeadObject as ``ObjectInfo``, or None when there is no such object (yet)."""
+    def head_object(
+        self, key: str, bucket_name: str | None = None, *, missing_ok: bool = False
+    ) -> ObjectInfo | None:
+        """HeadObject as :class:`~oss_provider.client.models.ObjectInfo` (size, ETag, CRC-64,
+        type, metadata); with ``missing_ok`` (the sensor and trigger), None when there is no
+        such object yet instead of a failure."""
         from oss_provider.client.errors import NoSuchKey
 
         bucket, key = self._target(key, bucket_name)
         try:
             return self.get_client().head_object(bucket, key)
         except NoSuchKey:
-            return None
+            if missing_ok:
+                return None
+            raise
+
+    def get_object_info(self, key: str, bucket_name: str | None = None) -> ObjectInfo | None:
+        """Deprecated alias: ``head_object(key, bucket_name, missing_ok=True)``."""
+        warnings.warn(
+            "OSSMultipartHook.get_object_info is deprecated; use head_object(..., missing_ok=True)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.head_object(key, bucket_name, missing_ok=True)
 
     @_translating
     def list_object_entries(
@@ -547,12 +568,13 @@ class OSSMultipartHook(BaseHook):
         are done, retryable when its failure was."""
         from oss_provider.client.files import upload_files
 
-        settings = self._transfer_settings(part_size=part_size, concurrency=concurrency)
-        options.setdefault("content_md5", settings.get("content_md5", True))
+        given = {"part_size": part_size, "concurrency": concurrency}
+        given["content_md5"] = options.pop("content_md5", None)
+        config, _, _ = self.transfer_inputs(None, None, given)
         return upload_files(
             self.get_client(), self._bucket(bucket_name), self._source(source), prefix=prefix,
-            part_size=settings.get("part_size"), concurrency=settings.get("concurrency"),
-            **options,
+            part_size=config.part_size, concurrency=config.concurrency,
+            content_md5=config.content_md5, **options,
         )  # fmt: skip
 
     @_translating
@@ -568,7 +590,7 @@ class OSSMultipartHook(BaseHook):
         """Split the files of ``source`` into at most ``max_batches`` (1024) batches balanced by
         bytes: ``[{"batch", "files", "count", "bytes"}, ...]``."""
         from oss_provider.client import files
-        from oss_provider.client.plan import MAX_BATCHES
+        from oss_provider.transfer.plan import MAX_BATCHES
 
         listed = files.list_files(self._source(source), include=include, exclude=exclude)
         return files.plan_file_batches(

@@ -7,105 +7,13 @@ operators turn into a task failure without retries (a retry renders the same val
 
 from __future__ import annotations
 
-import ast
-import json
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
+from oss_provider.client.options import ObjectOptions, option_names
 from oss_provider.client.urls import oss_path_target
-
-_NONE_TEXT = {"", "none", "null"}
-
-
-def is_none(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip().lower() in _NONE_TEXT)
-
-
-def as_int(name: str, value: Any, *, minimum: int = 0) -> int | None:
-    if is_none(value):
-        return None
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str):
-        try:
-            number = int(value.strip().replace("_", ""))
-        except ValueError:
-            number = None
-    if number is None:
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if number < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return number
-
-
-def as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off", ""):
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")
-
-
-def as_json(name: str, value: Any) -> Any:
-    """A dict/list from itself or from its rendered text (JSON or Python literal)."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if is_none(text):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise ValueError(
-                f"{name} must be JSON (a dict or a list), got {text[:200]!r}"
-            ) from None
-
-
-def as_str(name: str, value: Any, *, required: bool = True) -> str | None:
-    if is_none(value):
-        if required:
-            raise ValueError(f"{name} is required")
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-    return value.strip()
-
-
-def as_metadata(name: str, value: Any) -> dict[str, str] | None:
-    """User metadata: a mapping (or its JSON text) of names to strings, numbers or booleans."""
-    data = as_json(name, value)
-    if data is None or data == {}:
-        return None
-    if not isinstance(data, Mapping):
-        raise TypeError(
-            f'{name} must be a mapping of names to values, e.g. {{"owner": "etl"}}, got '
-            f"{type(data).__name__} {str(value)[:100]!r}"
-        )
-    out: dict[str, str] = {}
-    for item, text in data.items():
-        if not isinstance(item, str) or not item.strip():
-            raise TypeError(f"{name} names must be non-empty strings, got {item!r}")
-        if isinstance(text, bool):
-            text = "true" if text else "false"
-        elif isinstance(text, int | float):
-            text = str(text)
-        if not isinstance(text, str):
-            raise TypeError(
-                f"{name}[{item!r}] must be a string, number or boolean, got {type(text).__name__}"
-            )
-        out[item] = text
-    return out
+from oss_provider.templated import as_bool, as_json, as_metadata, as_str, is_none
 
 
 def as_key(value: Any) -> str:
@@ -132,38 +40,42 @@ def source_arg(value: Any) -> Any:
     return value
 
 
-OBJECT_OPTIONS = (
-    "forbid_overwrite",
-    "storage_class",
-    "server_side_encryption",
-    "sse_kms_key_id",
-    "tagging",
-    "cache_control",
-    "content_disposition",
+# The object options an operator takes as keyword arguments (template fields), besides the
+# content_type and metadata it names itself: every ObjectOptions field but the raw headers. A new
+# ObjectOptions field becomes an argument of every object-writing operator.
+OBJECT_OPTIONS = tuple(
+    name for name in option_names() if name not in ("content_type", "metadata", "headers")
+)
+OBJECT_OPTIONS_DOC = (
+    "Object options (keyword arguments, each templated; see "
+    ":class:`~oss_provider.client.options.ObjectOptions`): " + ", ".join(OBJECT_OPTIONS)
 )
 
 
-def store_object_options(owner: Any, arguments: Mapping[str, Any]) -> None:
-    """Keep the object options among an operator's constructor ``arguments`` as attributes
-    (template fields, rendered before ``execute``)."""
+def take_object_options(owner: Any, kwargs: dict[str, Any]) -> None:
+    """Move the object options out of an operator's keyword arguments into attributes
+    (template fields, rendered before ``execute``); BaseOperator never sees them."""
     for name in OBJECT_OPTIONS:
-        setattr(owner, name, arguments.get(name))
+        setattr(owner, name, kwargs.pop(name, None))
 
 
-def as_object_options(owner: Any) -> dict[str, Any]:
-    """The object options an operator holds (rendered), coerced; unset ones left out."""
+def as_object_options(owner: Any) -> ObjectOptions:
+    """The object options an operator holds (rendered), coerced by the type of their
+    :class:`ObjectOptions` field; unset ones left out."""
     out: dict[str, Any] = {}
-    for name in OBJECT_OPTIONS:
-        value = getattr(owner, name, None)
-        if is_none(value):
+    for f in fields(ObjectOptions):
+        value = getattr(owner, f.name, None)
+        if f.name == "headers" or is_none(value):
             continue
-        if name == "forbid_overwrite":
-            out[name] = as_bool(name, value)
-        elif name == "tagging":
-            out[name] = _as_tagging(value)
+        if f.name == "metadata":
+            out[f.name] = as_metadata(f.name, value)
+        elif f.name == "tagging":
+            out[f.name] = _as_tagging(value)
+        elif str(f.type).startswith("bool"):
+            out[f.name] = as_bool(f.name, value)
         else:
-            out[name] = as_str(name, value)
-    return out
+            out[f.name] = as_str(f.name, value)
+    return ObjectOptions.of(**out)
 
 
 def _as_tagging(value: Any) -> dict[str, str] | str:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from oss_provider._compat import AirflowFailException, BaseOperator
 from oss_provider.client.models import CompletedObject
-from oss_provider.operators._args import as_key, as_str
+from oss_provider.operators._args import as_key
 from oss_provider.operators._copying import RuntimeStateNotCopied
+from oss_provider.templated import as_str
 
 if TYPE_CHECKING:
     from oss_provider._compat import Context

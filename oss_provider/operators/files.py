@@ -22,20 +22,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from oss_provider.client.files import MAX_REPORT_ROWS, FilesUploadError
-from oss_provider.client.plan import MAX_BATCHES
 from oss_provider.operators._args import (
     OBJECT_OPTIONS,
-    as_bool,
-    as_int,
-    as_json,
-    as_metadata,
     as_object_options,
-    as_str,
-    is_none,
     source_arg,
-    store_object_options,
+    take_object_options,
 )
 from oss_provider.operators.base import DEFAULT_CONN_ID, OSSBaseOperator, task_owner
+from oss_provider.templated import as_bool, as_int, as_json, as_str, is_none
+from oss_provider.transfer.plan import MAX_BATCHES
 
 if TYPE_CHECKING:
     from oss_provider._compat import Context
@@ -105,6 +100,10 @@ class OSSUploadFilesOperator(OSSBaseOperator):
     :param multipart_threshold: files below it go up in one PUT; default (and at most) the part
         size (templated)
     :param source_conn_id: Airflow connection to read a remote source with (templated)
+
+    The other object options (storage class, encryption, tags, cache control, ...) are keyword
+    arguments too, each templated; their names and meanings are
+    :class:`~oss_provider.client.options.ObjectOptions`'s fields.
     """
 
     template_fields: Sequence[str] = (
@@ -141,7 +140,6 @@ class OSSUploadFilesOperator(OSSBaseOperator):
         files: list[str] | str | None = None,
         skip_unchanged: bool | str = True,
         compare: str = "checksum",
-        forbid_overwrite: bool | str | None = None,
         concurrency: int | str | None = None,
         part_size: int | str | None = None,
         multipart_threshold: int | str | None = None,
@@ -149,16 +147,11 @@ class OSSUploadFilesOperator(OSSBaseOperator):
         content_type: str | None = None,
         metadata: dict[str, str] | str | None = None,
         source_conn_id: str | None = None,
-        storage_class: str | None = None,
-        server_side_encryption: str | None = None,
-        sse_kms_key_id: str | None = None,
-        tagging: dict[str, str] | str | None = None,
-        cache_control: str | None = None,
-        content_disposition: str | None = None,
         max_rows: int = MAX_REPORT_ROWS,
         oss_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        take_object_options(self, kwargs)
         super().__init__(oss_conn_id=oss_conn_id, **kwargs)
         self.source = source
         self.prefix = prefix
@@ -176,11 +169,10 @@ class OSSUploadFilesOperator(OSSBaseOperator):
         self.content_type = content_type
         self.metadata = metadata
         self.source_conn_id = source_conn_id
-        store_object_options(self, locals())
         self.max_rows = max_rows
 
     def run_step(self, context: Context) -> dict[str, Any]:
-        options = as_object_options(self)
+        options = as_object_options(self).to_dict()
         forbid = bool(options.pop("forbid_overwrite", False))
         bucket = as_str("bucket_name", self.bucket_name, required=False)
         try:
@@ -201,8 +193,8 @@ class OSSUploadFilesOperator(OSSBaseOperator):
                 ),
                 resume=as_bool("resume", self.resume),
                 owner=task_owner(context),
-                content_type=as_str("content_type", self.content_type, required=False),
-                metadata=as_metadata("metadata", self.metadata),
+                content_type=options.pop("content_type", None),
+                metadata=options.pop("metadata", None),
                 initiate_kwargs=options or None,
                 max_rows=self.max_rows,
             )

@@ -4,7 +4,7 @@ one task.
 
 Every argument that XCom or Jinja may feed is a template field; every ``execute`` returns
 JSON-able XCom. Parts travel as ``{"part_number", "etag", "size", "crc64"}`` dicts. The bytes
-work happens in :mod:`oss_provider.client.transfer`; these classes only turn (possibly rendered)
+work happens in :mod:`oss_provider.transfer.upload`; these classes only turn (possibly rendered)
 arguments into validated values, call it with the hook's client, and shape the result.
 
 A typical mapped upload::
@@ -28,23 +28,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from oss_provider._compat import AirflowFailException
-from oss_provider.client import transfer
 from oss_provider.client.limits import MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import UploadedPart
-from oss_provider.client.ownership import data_part_numbers
 from oss_provider.hooks.oss_multipart import OSSHookError
 from oss_provider.lineage import OSSOpenLineageMixin
 from oss_provider.operators._args import (
     OBJECT_OPTIONS,
-    as_bool,
-    as_int,
-    as_json,
-    as_metadata,
     as_object_options,
-    as_str,
-    is_none,
     source_arg,
-    store_object_options,
+    take_object_options,
 )
 from oss_provider.operators.base import (
     DEFAULT_CONN_ID,
@@ -55,6 +47,9 @@ from oss_provider.operators.base import (
     task_owner,
 )
 from oss_provider.operators.upload import OSSMultipartUploadOperator
+from oss_provider.templated import as_bool, as_int, as_json, as_str, is_none
+from oss_provider.transfer import upload as transfer
+from oss_provider.transfer.ownership import data_part_numbers
 
 if TYPE_CHECKING:
     from oss_provider._compat import Context
@@ -75,14 +70,10 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
     :param oss_conn_id: Airflow connection of type ``oss_multipart`` (templated)
     :param forbid_overwrite: refuse to replace an existing object (S3's ``replace=False``); the
         task fails with ``FileAlreadyExists`` and nothing is replaced (templated)
-    :param storage_class: ``Standard``, ``IA``, ``Archive``, ``ColdArchive``, ``DeepColdArchive``
-        (templated)
-    :param server_side_encryption: ``AES256``, ``KMS`` (with ``sse_kms_key_id``) or ``SM4``
-        (templated)
-    :param sse_kms_key_id: the KMS key id for ``server_side_encryption="KMS"`` (templated)
-    :param tagging: object tags, a mapping or ``"k1=v1&k2=v2"`` (templated)
-    :param cache_control: the object's ``Cache-Control`` (templated)
-    :param content_disposition: the object's ``Content-Disposition`` (templated)
+
+    The other object options (storage class, encryption, tags, cache control, ...) are keyword
+    arguments too, each templated; their names and meanings are
+    :class:`~oss_provider.client.options.ObjectOptions`'s fields.
     """
 
     template_fields: Sequence[str] = (
@@ -102,36 +93,21 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
         bucket_name: str | None = None,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
-        forbid_overwrite: bool | str | None = None,
-        storage_class: str | None = None,
-        server_side_encryption: str | None = None,
-        sse_kms_key_id: str | None = None,
-        tagging: dict[str, str] | str | None = None,
-        cache_control: str | None = None,
-        content_disposition: str | None = None,
         oss_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("multiple_outputs", True)
+        take_object_options(self, kwargs)
         super().__init__(key=key, bucket_name=bucket_name, oss_conn_id=oss_conn_id, **kwargs)
         self.content_type = content_type
         self.metadata = metadata
-        store_object_options(self, locals())
 
     def run_step(self, context: Context) -> dict[str, str]:
         bucket, key = self._target()
-        metadata = as_metadata("metadata", self.metadata)
         # the task instance owns the upload: a retried try (after a lost answer, a SIGKILL)
         # takes the one its earlier try started instead of leaving it orphaned beside a new one
         owner = task_owner(context) or f"untracked/{uuid.uuid4()}"
-        upload_id = self.hook.open_owned_upload(
-            key,
-            bucket,
-            owner=owner,
-            content_type=as_str("content_type", self.content_type, required=False),
-            metadata=metadata,
-            **as_object_options(self),
-        )
+        upload_id = self.hook.open_owned_upload(key, bucket, as_object_options(self), owner=owner)
         self.log.info("Multipart upload %s of oss://%s/%s", upload_id, bucket, key)
         return {"bucket": bucket, "key": key, "upload_id": upload_id}
 

@@ -8,13 +8,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from oss_provider.lineage import OSSOpenLineageMixin
 from oss_provider.operators._args import (
     OBJECT_OPTIONS,
-    as_bool,
-    as_int,
-    as_metadata,
     as_object_options,
-    as_str,
     source_arg,
-    store_object_options,
+    take_object_options,
 )
 from oss_provider.operators.base import (
     DEFAULT_CONN_ID,
@@ -22,6 +18,7 @@ from oss_provider.operators.base import (
     completed_dict,
     task_owner,
 )
+from oss_provider.templated import as_bool, as_int
 
 if TYPE_CHECKING:
     from oss_provider._compat import Context
@@ -52,14 +49,10 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
         ``https://`` source with (through ``ObjectStoragePath``) (templated)
     :param forbid_overwrite: refuse to replace an existing object (S3's ``replace=False``); the
         task fails with ``FileAlreadyExists`` and nothing is replaced (templated)
-    :param storage_class: ``Standard``, ``IA``, ``Archive``, ``ColdArchive``, ``DeepColdArchive``
-        (templated)
-    :param server_side_encryption: ``AES256``, ``KMS`` (with ``sse_kms_key_id``) or ``SM4``
-        (templated)
-    :param sse_kms_key_id: the KMS key id for ``server_side_encryption="KMS"`` (templated)
-    :param tagging: object tags, a mapping or ``"k1=v1&k2=v2"`` (templated)
-    :param cache_control: the object's ``Cache-Control`` (templated)
-    :param content_disposition: the object's ``Content-Disposition`` (templated)
+
+    The other object options (storage class, encryption, tags, cache control, ...) are keyword
+    arguments too, each templated; their names and meanings are
+    :class:`~oss_provider.client.options.ObjectOptions`'s fields.
     """
 
     template_fields: Sequence[str] = (
@@ -91,16 +84,10 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
         content_type: str | None = None,
         metadata: dict[str, str] | str | None = None,
         source_conn_id: str | None = None,
-        forbid_overwrite: bool | str | None = None,
-        storage_class: str | None = None,
-        server_side_encryption: str | None = None,
-        sse_kms_key_id: str | None = None,
-        tagging: dict[str, str] | str | None = None,
-        cache_control: str | None = None,
-        content_disposition: str | None = None,
         oss_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        take_object_options(self, kwargs)
         super().__init__(key=key, bucket_name=bucket_name, oss_conn_id=oss_conn_id, **kwargs)
         self.source = source
         self.part_size = part_size
@@ -110,7 +97,6 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
         self.content_type = content_type
         self.metadata = metadata
         self.source_conn_id = source_conn_id
-        store_object_options(self, locals())
 
     def run_step(self, context: Context) -> dict[str, Any]:
         bucket, key = self._target()
@@ -123,10 +109,8 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
             multipart_threshold=as_int("multipart_threshold", self.multipart_threshold),
             concurrency=as_int("concurrency", self.concurrency, minimum=1),
             resume=as_bool("resume", self.resume),
+            options=as_object_options(self),
             owner=task_owner(context),
-            content_type=as_str("content_type", self.content_type, required=False),
-            metadata=as_metadata("metadata", self.metadata),
-            initiate_kwargs=as_object_options(self) or None,
         )
         result = completed_dict(done)
         self._publish_asset(context, result)

@@ -22,7 +22,7 @@ from oss_provider._compat import (
     conf,
 )
 from oss_provider.operators._copying import RuntimeStateNotCopied
-from oss_provider.sensors.object_wait import ObjectWait, build_wait, check, check_shape
+from oss_provider.triggers.object_wait import ObjectWait, build_wait, check, check_shape
 
 if TYPE_CHECKING:
     from oss_provider._compat import Context

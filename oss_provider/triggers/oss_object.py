@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from oss_provider._compat import AirflowFailException, BaseTrigger, TriggerEvent
-from oss_provider.sensors.object_wait import ObjectWait, Outcome, check
+from oss_provider.triggers.object_wait import ObjectWait, Outcome, check
 
 CLASSPATH = "oss_provider.triggers.oss_object.OSSObjectTrigger"
 

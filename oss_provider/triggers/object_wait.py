@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from oss_provider._compat import AirflowFailException
-from oss_provider.operators._args import as_int, as_str, is_none
+from oss_provider.templated import as_int, as_str, is_none
 
 if TYPE_CHECKING:
     from oss_provider.hooks.oss_multipart import OSSMultipartHook
@@ -166,7 +166,7 @@ def check(hook: OSSMultipartHook, wait: ObjectWait) -> Outcome:
 
 
 def _check_one(hook: OSSMultipartHook, wait: ObjectWait) -> Outcome:
-    info = hook.get_object_info(wait.key, wait.bucket)
+    info = hook.head_object(wait.key, wait.bucket, missing_ok=True)
     where = wait.describe()
     if info is None:
         return Outcome(False, reason=f"{where} does not exist yet")

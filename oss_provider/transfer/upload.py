@@ -2,8 +2,8 @@
 
 Kept apart from :mod:`oss_provider.client.api` (one method per REST call, no threads): this module
 receives a client and a source and decides which parts go where. Planning is in
-:mod:`~oss_provider.client.plan`, the thread pool in :mod:`~oss_provider.client.runner`, and who
-may resume an upload in :mod:`~oss_provider.client.ownership`.
+:mod:`~oss_provider.transfer.plan`, the thread pool in :mod:`~oss_provider.transfer.runner`, and who
+may resume an upload in :mod:`~oss_provider.transfer.ownership`.
 
 Guarantees (each tried on purpose by the tests):
 
@@ -33,7 +33,8 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,15 @@ from oss_provider.client.errors import (
 )
 from oss_provider.client.limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import CompletedObject, ObjectInfo, PartInfo, UploadedPart
-from oss_provider.client.ownership import (
+from oss_provider.client.options import DEFAULT_CONTENT_TYPE, ObjectOptions
+from oss_provider.client.single_put import put_whole, read_head
+from oss_provider.client.validation import (
+    validate_bucket_name,
+    validate_key,
+    validate_part_size,
+)
+from oss_provider.transfer.config import TransferConfig, split_settings
+from oss_provider.transfer.ownership import (
     OWNER_PART_NUMBER,
     RECORD_PART_NUMBERS,
     Writer,
@@ -61,7 +70,7 @@ from oss_provider.client.ownership import (
     start_owned_upload,
     take_own_upload,
 )
-from oss_provider.client.plan import (
+from oss_provider.transfer.plan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PART_SIZE,
     MAX_BATCHES,
@@ -74,18 +83,10 @@ from oss_provider.client.plan import (
     plan_batches,
     plan_parts,
     size_text,
-    validate_concurrency,
 )
-from oss_provider.client.progress import ProgressCallback, TransferProgress
-from oss_provider.client.runner import DEFAULT_PART_RETRIES, PartRunner, validate_part_retries
-from oss_provider.client.single_put import put_whole, read_head
-from oss_provider.client.sources import Source, StreamSource, open_source
-from oss_provider.client.validation import (
-    validate_bucket_name,
-    validate_key,
-    validate_object_options,
-    validate_part_size,
-)
+from oss_provider.transfer.progress import ProgressCallback, TransferProgress
+from oss_provider.transfer.runner import PartRunner
+from oss_provider.transfer.sources import Source, StreamSource, open_source
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -145,120 +146,79 @@ def upload(
     bucket: str,
     key: str,
     source: Any,
+    config: TransferConfig | None = None,
+    options: ObjectOptions | None = None,
     *,
-    part_size: int | None = None,
-    concurrency: int | None = None,
-    resume: bool = True,
     owner: str | None = None,
-    content_type: str | None = None,
-    metadata: Mapping[str, str] | None = None,
     progress: TransferProgress | ProgressCallback | None = None,
     expected_size: int | None = None,
-    abort_on_failure: bool | None = None,
-    part_retries: int = DEFAULT_PART_RETRIES,
-    initiate_kwargs: dict[str, Any] | None = None,
-    content_md5: bool = True,
-    multipart_threshold: int | None = None,
     limiter: threading.Semaphore | None = None,
+    **settings: Any,
 ) -> CompletedObject:
-    """Upload ``source`` to ``oss://bucket/key``: one verified PUT below ``multipart_threshold``,
-    else a parallel, verified, resumable multipart upload.
+    """Upload ``source`` to ``oss://bucket/key``: one verified PUT below the multipart
+    threshold, else a parallel, verified, resumable multipart upload.
 
     :param source: a path, ``file://`` / fsspec URL, ``ObjectStoragePath``, ``oss://`` URL
         (copied server-side), bytes, a binary stream, or a :class:`Source`.
-    :param part_size: bytes per part; default 8 MiB, grown to fit 9,998 parts.
-    :param concurrency: parts in flight at once (default 8); memory <= concurrency x part_size.
-    :param resume: continue this writer's own in-progress upload of the key (same ``owner``,
-        same options), keeping the parts whose size and CRC-64 match the source; streams always
-        start a new upload.
+    :param config: how to transfer (:class:`~oss_provider.transfer.config.TransferConfig`: part
+        size, threshold, concurrency, part retries, Content-MD5, resume, abort on failure).
+    :param options: what object to make (:class:`~oss_provider.client.options.ObjectOptions`:
+        content type, metadata, storage class, encryption, tags, forbid overwrite, ...).
     :param owner: who is writing, the same string on every retry (an Airflow task passes
         ``dag_id/run_id/task_id/map_index``); default: the source's identity (path, size, mtime).
+        A writer resumes only its own upload, started with the same options.
     :param progress: a :class:`TransferProgress`, or a callback receiving a
-        :class:`~oss_provider.client.progress.ProgressSnapshot` at most every 5 seconds.
+        :class:`~oss_provider.transfer.progress.ProgressSnapshot` at most every 5 seconds.
     :param expected_size: for a stream, its size if known (chooses the part size).
-    :param abort_on_failure: abort the upload when it fails; default ``not resume`` (a resumable
-        upload keeps its parts so a retry can continue). A stream's upload and a changed
-        source's always abort.
-    :param part_retries: re-sends of a part whose bytes arrived damaged (CRC-64 or MD5
-        mismatch) or came short from the source; transient HTTP failures are retried by the
-        client's retry policy instead.
-    :param content_md5: send ``Content-MD5`` with each part, so OSS refuses a corrupted part
-        before storing it (default). ``False`` saves about 1 s of CPU per GiB; every part's CRC-64
-        and the whole object's are still checked, and a mismatched part is sent again.
-    :param multipart_threshold: sources smaller than this many bytes go up in one PUT (one
-        request, same Content-MD5 and CRC-64 checks); default: the part size. ``0`` always uses
-        multipart. A server-side copy always uses UploadPartCopy.
-    :param limiter: a semaphore shared with other transfers (``client.files``): each part in
-        flight also holds one of its slots, so many uploads together keep one bound on requests
-        and part buffers.
+    :param limiter: a semaphore shared with other transfers (the many-files engine): each part
+        in flight also holds one of its slots, so many uploads together keep one bound on
+        requests and part buffers.
+    :param settings: the same settings and options as loose keywords (``part_size=``,
+        ``content_type=``, ``initiate_kwargs=`` ...), as this function took them before the two
+        objects; merged over ``config`` and ``options``.
     :returns: the completed object, with its ETag, size and CRC-64.
     """
     validate_bucket_name(bucket)
     validate_key(key)
-    concurrency = validate_concurrency(concurrency)
-    part_retries = validate_part_retries(part_retries)
+    config, options = split_settings(settings, config, options)
     if owner is not None and (not isinstance(owner, str) or not owner.strip()):
         raise ValueError(f"owner must be a non-empty string, got {owner!r}")
-    options = {"content_type": content_type, "metadata": metadata, **(initiate_kwargs or {})}
-    validate_object_options(**options)
-    if part_size is not None:
-        validate_part_size(part_size)
     src = open_source(source, client=client, size=expected_size)
     owned = src is not source
     try:
         if src.server_side_copy:  # a copy keeps the source's type and metadata unless overridden
-            if options["content_type"] is None:
-                options["content_type"] = getattr(src, "content_type", None)
-            if options["metadata"] is None:
-                options["metadata"] = getattr(src, "metadata", None) or None
-        small = _small_object(src, part_size, multipart_threshold)
+            options = ObjectOptions.of(
+                content_type=getattr(src, "content_type", None),
+                metadata=getattr(src, "metadata", None) or None,
+            ).merged(**options.to_dict())
+        small = _small_object(src, config)
         if small is not None:
             data, src_for_parts = small
             if data is not None or src_for_parts is None:
                 tracker = _progress_for(progress, src.size, "upload")
-                return put_whole(client, bucket, key, src, options, tracker, data)
+                return put_whole(client, bucket, key, src, options.to_dict(), tracker, data)
             src = src_for_parts
+        if src.is_stream:  # a stream cannot be read again: never resumed, always aborted
+            config = replace(config, resume=False, abort_on_failure=True)
+        elif config.abort_on_failure is None:
+            config = replace(config, abort_on_failure=not config.resume)
         writer = Writer.of(owner or default_owner(src), options)
-        if src.is_stream:
-            abort_on_failure = True
-        elif abort_on_failure is None:
-            abort_on_failure = not resume
-        return _Upload(
-            client,
-            bucket,
-            key,
-            src,
-            writer=writer,
-            options=options,
-            part_size=part_size,
-            concurrency=concurrency,
-            resume=resume and not src.is_stream,
-            progress=progress,
-            abort_on_failure=abort_on_failure,
-            part_retries=part_retries,
-            content_md5=content_md5,
-            limiter=limiter,
-        ).run()
+        return _Upload(client, bucket, key, src, config, options, writer, progress, limiter).run()
     finally:
         if owned:
             src.close()
 
 
-def _small_object(
-    src: Source, part_size: int | None, threshold: int | None
-) -> tuple[bytes | None, Source | None] | None:
+def _small_object(src: Source, config: TransferConfig) -> tuple[bytes | None, Source | None] | None:
     """None: multipart. ``(None, None)``: one PUT of a sized source. ``(bytes, None)``: one PUT
     of a short stream, already read. ``(None, stream)``: multipart of a stream whose first
     bytes were read (and are served again)."""
     if src.server_side_copy:
         return None
+    threshold = config.multipart_threshold
     if threshold is None:
-        threshold = part_size or (
+        threshold = config.part_size or (
             choose_part_size(src.size, max_parts=MAX_DATA_PARTS) if src.size else DEFAULT_PART_SIZE
-        )
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
-        raise ValueError(
-            f"multipart_threshold must be a whole number of bytes >= 0, got {threshold!r}"
         )
     if threshold == 0:
         return None
@@ -273,18 +233,21 @@ def _small_object(
 class _Upload:
     """One run of :func:`upload`: find or start this writer's upload, send parts, complete."""
 
-    def __init__(self, client: OSSClient, bucket: str, key: str, src: Source, **opts: Any):
+    def __init__(
+        self,
+        client: OSSClient,
+        bucket: str,
+        key: str,
+        src: Source,
+        config: TransferConfig,
+        options: ObjectOptions,
+        writer: Writer,
+        progress: TransferProgress | ProgressCallback | None,
+        limiter: threading.Semaphore | None,
+    ) -> None:
         self.client, self.bucket, self.key, self.src = client, bucket, key, src
-        self.writer: Writer = opts["writer"]
-        self.options: dict[str, Any] = opts["options"]
-        self.part_size: int | None = opts["part_size"]
-        self.concurrency: int = opts["concurrency"]
-        self.resume: bool = opts["resume"]
-        self.progress = opts["progress"]
-        self.abort_on_failure: bool = opts["abort_on_failure"]
-        self.part_retries: int = opts["part_retries"]
-        self.content_md5: bool = opts["content_md5"]
-        self.limiter: threading.Semaphore | None = opts.get("limiter")
+        self.config, self.options, self.writer = config, options, writer
+        self.progress, self.limiter = progress, limiter
         self.where = f"oss://{bucket}/{key}"
 
     def run(self) -> CompletedObject:
@@ -315,7 +278,7 @@ class _Upload:
                 restarted, upload_id = True, None
 
     def _find_own(self) -> tuple[str | None, datetime | None, dict[int, PartInfo]]:
-        if not self.resume or self.src.size is None:
+        if not self.config.resume or self.src.size is None:
             return None, None, {}
         found = take_own_upload(self.client, self.bucket, self.key, self.writer)
         if found is None:
@@ -344,7 +307,7 @@ class _Upload:
         streams, server-side copies, ``resume=False`` and options a HEAD does not show (storage
         class, encryption, tags, headers, ``forbid_overwrite``)."""
         src = self.src
-        if not self.resume or src.is_stream or src.server_side_copy or src.size is None:
+        if not self.config.resume or src.is_stream or src.server_side_copy or src.size is None:
             return None
         if not _visible_in_head(self.options):
             return None
@@ -392,14 +355,14 @@ class _Upload:
     def _part_size(self, existing: dict[int, PartInfo]) -> int:
         size = self.src.size
         if size is None:
-            chosen = self.part_size or DEFAULT_PART_SIZE
+            chosen = self.config.part_size or DEFAULT_PART_SIZE
             validate_part_size(chosen)
             return chosen
-        if self.part_size is None and existing and not self.src.server_side_copy:
+        if self.config.part_size is None and existing and not self.src.server_side_copy:
             inferred = _inferred_part_size(size, existing)
             if inferred and self._layout_fits(inferred, existing):
                 return inferred
-        return choose_part_size(size, self.part_size, max_parts=MAX_DATA_PARTS)
+        return choose_part_size(size, self.config.part_size, max_parts=MAX_DATA_PARTS)
 
     def _layout_fits(self, part_size: int, existing: dict[int, PartInfo]) -> bool:
         """Whether the earlier run used ``part_size``: its first stored part holds the source's
@@ -422,7 +385,7 @@ class _Upload:
             self.where,
             "?" if size is None else max(1, math.ceil(size / chosen)),
             size_text(chosen),
-            self.concurrency,
+            self.config.concurrency,
         )
 
     def _send_and_complete(
@@ -440,11 +403,11 @@ class _Upload:
             self.key,
             upload_id,
             src,
-            concurrency=self.concurrency,
+            concurrency=self.config.concurrency,
             existing=existing,
             progress=tracker,
-            part_retries=self.part_retries,
-            content_md5=self.content_md5,
+            part_retries=self.config.part_retries,
+            content_md5=self.config.content_md5,
             max_parts=MAX_DATA_PARTS,
             limiter=self.limiter,
         )
@@ -470,7 +433,7 @@ class _Upload:
             abort_quietly(self.client, self.bucket, self.key, upload_id, "the source changed")
             raise
         except BaseException as error:
-            if self.abort_on_failure:
+            if self.config.abort_on_failure:
                 abort_quietly(self.client, self.bucket, self.key, upload_id, type(error).__name__)
             else:
                 log.info(
@@ -502,13 +465,13 @@ class _Upload:
         def complete(chosen: Sequence[UploadedPart]) -> CompletedObject:
             return _complete(
                 self.client, self.bucket, self.key, upload_id, chosen, self.src, initiated,
-                forbid_overwrite=self.options.get("forbid_overwrite"),
+                forbid_overwrite=self.options.forbid_overwrite,
             )  # fmt: skip
 
         try:
             return complete(parts)
         except InvalidPart as refused:
-            if not self.resume:  # nobody else can find this upload: not an overlap
+            if not self.config.resume:  # nobody else can find this upload: not an overlap
                 raise
             current = self._parts_now(upload_id, parts, initiated, refused)
         if isinstance(current, CompletedObject):
@@ -587,17 +550,17 @@ def _numbers(numbers: Sequence[int]) -> str:
 _HEAD_OPTIONS = frozenset({"content_type", "metadata"})
 
 
-def _visible_in_head(options: Mapping[str, Any]) -> bool:
+def _visible_in_head(options: ObjectOptions) -> bool:
     return all(
-        name in _HEAD_OPTIONS or value is None or value is False or value in ({}, "")
-        for name, value in options.items()
+        name in _HEAD_OPTIONS or value is False or value == ""
+        for name, value in options.to_dict().items()
     )
 
 
-def _same_options(info: ObjectInfo, options: Mapping[str, Any]) -> bool:
+def _same_options(info: ObjectInfo, options: ObjectOptions) -> bool:
     """Whether the object has the content type and user metadata this upload asks for."""
-    wanted_type = options.get("content_type") or "application/octet-stream"
-    wanted_meta = {str(k).lower(): str(v) for k, v in (options.get("metadata") or {}).items()}
+    wanted_type = options.content_type or DEFAULT_CONTENT_TYPE
+    wanted_meta = {str(k).lower(): str(v) for k, v in (options.metadata or {}).items()}
     have_meta = {str(k).lower(): v for k, v in (info.metadata or {}).items()}
     return info.content_type == wanted_type and have_meta == wanted_meta
 
@@ -658,21 +621,21 @@ def upload_part_batch(
     upload_id: str,
     source: Any,
     parts: Sequence[dict[str, Any] | PartSpec],
+    config: TransferConfig | None = None,
     *,
-    concurrency: int | None = None,
     fingerprint: dict[str, Any] | None = None,
     progress: TransferProgress | ProgressCallback | None = None,
-    part_retries: int = DEFAULT_PART_RETRIES,
-    content_md5: bool = True,
+    **settings: Any,
 ) -> list[dict[str, Any]]:
     """Upload some parts of an existing upload (one mapped task's batch); return part dicts.
 
     ``parts`` are ``{"part_number", "offset", "size"}`` dicts. Parts already stored with the same
     size and CRC-64 (a retried or killed task) are kept, not sent again. ``fingerprint`` (from
     the plan) makes the batch fail if the source changed since the upload was planned.
+    ``config`` gives the concurrency, part retries and Content-MD5 (the plan fixed the part
+    size); ``settings`` the same as keywords.
     """
-    concurrency = validate_concurrency(concurrency)
-    part_retries = validate_part_retries(part_retries)
+    config = TransferConfig.build(config, **settings)
     specs = sorted((PartSpec.from_dict(p) for p in parts), key=lambda s: s.part_number)
     if not specs:
         return []
@@ -702,7 +665,7 @@ def upload_part_batch(
         log.info(
             "Uploading %s of oss://%s/%s (upload %s) from %s: %d parts, %s, %d at a time",
             label, bucket, key, upload_id, src.description, len(specs), size_text(total),
-            concurrency,
+            config.concurrency,
         )  # fmt: skip
         tracker = _progress_for(progress, total, label)
         runner = PartRunner(
@@ -711,11 +674,11 @@ def upload_part_batch(
             key,
             upload_id,
             src,
-            concurrency=concurrency,
+            concurrency=config.concurrency,
             existing=existing,
             progress=tracker,
-            part_retries=part_retries,
-            content_md5=content_md5,
+            part_retries=config.part_retries,
+            content_md5=config.content_md5,
         )
         done = runner.run(specs)
         src.check_unchanged(fingerprint or None)

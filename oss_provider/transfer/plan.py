@@ -1,7 +1,7 @@
 """Planning: which byte ranges become which parts, and how parts group into mapped batches.
 
 Pure arithmetic, no I/O. The whole-upload engine plans at most 9,998 data parts, keeping parts
-9,999 and 10,000 for the upload's owner and options records (see :mod:`oss_provider.client.ownership`); a mapped upload
+9,999 and 10,000 for the upload's owner and options records (see :mod:`oss_provider.transfer.ownership`); a mapped upload
 (upload id passed in XCom, no owner record) may use all 10,000.
 """
 
@@ -13,10 +13,13 @@ from typing import Any
 
 from oss_provider.client.limits import MAX_PART_SIZE, MAX_PARTS
 from oss_provider.client.validation import validate_part_size
+from oss_provider.transfer.config import (  # noqa: F401 - TEMP re-exports until files.py moves
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PART_SIZE,
+    MiB,
+    validate_concurrency,
+)
 
-MiB = 1024 * 1024
-DEFAULT_PART_SIZE = 8 * MiB
-DEFAULT_CONCURRENCY = 8
 MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
 MAX_DATA_PARTS = MAX_PARTS - 2  # parts 9,999 and 10,000 hold a whole upload's records
 MAX_UPLOAD_SIZE = MAX_PARTS * MAX_PART_SIZE
@@ -148,11 +151,3 @@ def batch_parts(first_part: int, last_part: int, part_size: int, total_size: int
         PartSpec(n, (n - 1) * part_size, min(part_size, total_size - (n - 1) * part_size))
         for n in range(first_part, last_part + 1)
     ]
-
-
-def validate_concurrency(concurrency: int | None) -> int:
-    if concurrency is None:
-        return DEFAULT_CONCURRENCY
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
-    return concurrency

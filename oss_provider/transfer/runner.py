@@ -27,28 +27,19 @@ from oss_provider.client.errors import (
 )
 from oss_provider.client.limits import MAX_PARTS
 from oss_provider.client.models import PartInfo, UploadedPart
-from oss_provider.client.plan import PartSpec, size_text
-from oss_provider.client.progress import TransferProgress
-from oss_provider.client.sources import LocalFileSource, Source, StreamSource
+from oss_provider.transfer.config import DEFAULT_PART_RETRIES
+from oss_provider.transfer.plan import PartSpec, size_text
+from oss_provider.transfer.progress import TransferProgress
+from oss_provider.transfer.sources import LocalFileSource, Source, StreamSource
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PART_RETRIES = 2
-
 
 class ShortReadError(OSSClientError):
     """The source returned fewer bytes than the part needs (re-read, then SourceChangedError)."""
-
-
-def validate_part_retries(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"part_retries must be a whole number >= 0 (re-sends of a damaged part), got {value!r}"
-        )
-    return value
 
 
 class PartRunner:

@@ -35,7 +35,6 @@ stored no part for at least 5 s after it.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -51,6 +50,7 @@ from oss_provider.client.errors import (
 )
 from oss_provider.client.limits import MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import UploadInfo
+from oss_provider.client.options import ObjectOptions
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -78,11 +78,9 @@ class Writer:
     options: str
 
     @classmethod
-    def of(cls, owner: str, options: Mapping[str, Any]) -> Writer:
+    def of(cls, owner: str, options: ObjectOptions | Mapping[str, Any]) -> Writer:
         """The writer ``owner`` (any stable string) uploading with ``options``."""
-        shaped = {k: v for k, v in options.items() if v is not None and v != {}}
-        text = json.dumps(shaped, sort_keys=True, default=str)
-        return cls(_sha256(owner), _sha256(text))
+        return cls(_sha256(owner), ObjectOptions.of(options).digest())
 
     def records(self) -> dict[int, bytes]:
         """Part number -> bytes of the two records."""
@@ -168,7 +166,7 @@ def start_owned_upload(
     bucket: str,
     key: str,
     writer: Writer,
-    initiate_kwargs: Mapping[str, Any],
+    options: ObjectOptions,
 ) -> UploadInfo:
     """Initiate and claim an upload. A lost Initiate answer leaves nothing behind: the unclaimed
     upload it may have created is found and aborted, then Initiate is sent again. All of it,
@@ -177,7 +175,7 @@ def start_owned_upload(
     lost: list[tuple[float, float]] = []  # (sent, gave up), monotonic, per lost attempt
     try:
         with transport.one_deadline(transport.policy.deadline()):
-            info = _start_owned_upload(client, bucket, key, writer, initiate_kwargs, lost)
+            info = _start_owned_upload(client, bucket, key, writer, options, lost)
     except BaseException:
         if lost:  # failing: look once now rather than hold the error back for the grace
             _abort_lost_initiates(client, bucket, key, lost, wait=False)
@@ -192,14 +190,13 @@ def _start_owned_upload(
     bucket: str,
     key: str,
     writer: Writer,
-    initiate_kwargs: Mapping[str, Any],
+    options: ObjectOptions,
     lost_attempts: list[tuple[float, float]],
 ) -> UploadInfo:
-    kwargs = {k: v for k, v in initiate_kwargs.items() if v is not None}
     for _ in range(_CLAIM_ATTEMPTS):
         sent_at = time.monotonic()
         try:
-            info = client.start_multipart_upload(bucket, key, **kwargs)
+            info = client.start_multipart_upload(bucket, key, options)
         except (OSSTransportError, MalformedResponseError) as lost:
             if isinstance(lost, OSSTransportError) and not lost.maybe_applied:
                 raise
@@ -237,7 +234,7 @@ def open_owned_upload(
     bucket: str,
     key: str,
     writer: Writer,
-    initiate_kwargs: Mapping[str, Any],
+    options: ObjectOptions,
 ) -> UploadInfo:
     """This writer's upload of ``key``: the newest one its records name (another try of the same
     task already started it), else a fresh, claimed one (:func:`start_owned_upload`). Its own
@@ -246,7 +243,7 @@ def open_owned_upload(
     if found is not None:
         log.info("Reusing this writer's upload %s of oss://%s/%s", found.upload_id, bucket, key)
         return found
-    return start_owned_upload(client, bucket, key, writer, initiate_kwargs)
+    return start_owned_upload(client, bucket, key, writer, options)
 
 
 def data_part_numbers(sizes: Mapping[int, int]) -> list[int]:
