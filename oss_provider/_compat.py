@@ -37,6 +37,8 @@ from airflow.providers.common.compat.version_compat import (
 )
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from oss_provider.errors import AirflowVersionError
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import (
         DAG,
@@ -64,10 +66,6 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(_sdk, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class AirflowVersionError(AirflowException):
-    """A feature of this provider needs a newer Airflow than the one installed."""
 
 
 def require_airflow(minimum: tuple[int, int], feature: str) -> None:

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from oss_provider.transfer.progress import TransferProgress, describe, format_bytes, format_duration
+from oss_provider.transfer.progress import TransferProgress, describe
+from oss_provider.units import format_bytes, format_duration
 
 MiB = 1024 * 1024
 

@@ -145,7 +145,17 @@ class InvalidDigest(OSSError):
 
 
 class FileAlreadyExists(OSSError):
-    pass
+    """The key holds an object and the write asked not to replace one (``forbid_overwrite``)."""
+
+    @classmethod
+    def refused(cls, where: str) -> FileAlreadyExists:
+        """The one message for a write ``forbid_overwrite`` stopped, saying the ways out."""
+        return cls(
+            409,
+            "FileAlreadyExists",
+            f"{where} already exists and forbid_overwrite is set; nothing was replaced. Upload "
+            "to another key, delete the object first, or drop forbid_overwrite",
+        )
 
 
 class AuthError(OSSError):
@@ -312,3 +322,52 @@ class OverlappingTryError(OSSClientError):
     aborting the upload, and the next try resumes it (keeping the parts that match its source)."""
 
     retryable = True
+
+
+class ShortReadError(OSSClientError):
+    """The source returned fewer bytes than the part needs (re-read, then SourceChangedError)."""
+
+
+class SourceIsADirectoryError(IsADirectoryError, ValueError):
+    """A directory given as ``source``: both an ``IsADirectoryError`` and a ``ValueError``."""
+
+
+class WriterAborted(Exception):
+    """Raised into the upload engine when the writer gives up (an error while writing, or dropped
+    without ``close()``), so that it aborts the upload: nothing is stored."""
+
+
+__all__ = [
+    "AccessDenied",
+    "AmbiguousResultError",
+    "AuthError",
+    "EntityTooSmall",
+    "FileAlreadyExists",
+    "IntegrityError",
+    "InvalidAccessKeyId",
+    "InvalidDigest",
+    "InvalidPart",
+    "InvalidPartOrder",
+    "InvalidSecurityToken",
+    "MalformedResponseError",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "NoSuchUpload",
+    "OSSClientError",
+    "OSSError",
+    "OSSResponseError",
+    "OSSTransportError",
+    "OverlappingTryError",
+    "RequestTimeTooSkewed",
+    "RetriesExhaustedError",
+    "SecurityTokenExpired",
+    "ShortReadError",
+    "SignatureDoesNotMatch",
+    "SourceChangedError",
+    "SourceIsADirectoryError",
+    "UploadOwnershipError",
+    "WriterAborted",
+    "error_class_for",
+    "is_retryable",
+    "retryable_status",
+]

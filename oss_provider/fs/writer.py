@@ -11,6 +11,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from oss_provider.client.errors import WriterAborted
 from oss_provider.transfer import upload as transfer
 
 if TYPE_CHECKING:
@@ -20,11 +21,6 @@ if TYPE_CHECKING:
     from oss_provider.client.models import CompletedObject
 
 log = logging.getLogger(__name__)
-
-
-class WriterAborted(Exception):
-    """Raised into the upload engine when the writer gives up (an error while writing, or dropped
-    without ``close()``), so that it aborts the upload: nothing is stored."""
 
 
 class _Pipe:

@@ -33,25 +33,11 @@ from oss_provider.client.models import (
 )
 from oss_provider.client.options import ObjectOptions, option_names
 from oss_provider.client.urls import is_oss_url, parse_oss_url
+from oss_provider.errors import OSSHookError, OSSPermanentError
 from oss_provider.hooks.connection import ConnectionSettings, settings_from_connection
 from oss_provider.transfer.config import TransferConfig
 
 DEFAULT_LIFECYCLE_RULE_ID = "oss-provider-abort-multipart"
-
-
-class OSSHookError(AirflowException):
-    """An OSS failure Airflow may retry; keeps the OSS code, status and request id."""
-
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 request_id: str | None = None) -> None:  # fmt: skip
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.request_id = request_id
-
-
-class OSSPermanentError(OSSHookError, AirflowFailException):
-    """An OSS failure no retry can fix (bad credentials, missing bucket, invalid part): fail now."""
 
 
 def wrap_client_error(conn_id: str, exc: Exception) -> OSSHookError:

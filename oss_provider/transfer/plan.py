@@ -19,6 +19,7 @@ from oss_provider.transfer.config import (  # noqa: F401 - TEMP re-exports until
     MiB,
     validate_concurrency,
 )
+from oss_provider.units import format_bytes
 
 MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
 MAX_DATA_PARTS = MAX_PARTS - 2  # parts 9,999 and 10,000 hold a whole upload's records
@@ -48,10 +49,6 @@ class PartSpec:
             ) from None
 
 
-def size_text(n: int) -> str:
-    return f"{n:,} B ({n / MiB:,.1f} MiB)"
-
-
 def choose_part_size(size: int, part_size: int | None = None, *, max_parts: int = MAX_PARTS) -> int:
     """The part size for a source of ``size`` bytes.
 
@@ -63,8 +60,8 @@ def choose_part_size(size: int, part_size: int | None = None, *, max_parts: int 
     biggest = max_parts * MAX_PART_SIZE
     if size > biggest:
         raise ValueError(
-            f"the source is {size_text(size)}, larger than the biggest object this upload "
-            f"can build ({max_parts:,} parts of 5 GiB = {size_text(biggest)})"
+            f"the source is {format_bytes(size, exact=True)}, larger than the biggest object this upload "
+            f"can build ({max_parts:,} parts of 5 GiB = {format_bytes(biggest, exact=True)})"
         )
     if part_size is None:
         needed = math.ceil(size / max_parts)
@@ -74,7 +71,7 @@ def choose_part_size(size: int, part_size: int | None = None, *, max_parts: int 
     if parts > max_parts:
         smallest = math.ceil(size / max_parts)
         raise ValueError(
-            f"the source is {size_text(size)}: with part_size {size_text(part_size)} it needs "
+            f"the source is {format_bytes(size, exact=True)}: with part_size {format_bytes(part_size, exact=True)} it needs "
             f"{parts:,} parts, but at most {max_parts:,} fit. Use part_size >= "
             f"{smallest:,} B (for example {math.ceil(smallest / MiB)} MiB), or leave it unset"
         )
@@ -144,7 +141,7 @@ def batch_parts(first_part: int, last_part: int, part_size: int, total_size: int
     if not 1 <= first_part <= last_part <= total_parts:
         raise ValueError(
             f"part range {first_part}..{last_part} does not fit a source of "
-            f"{size_text(total_size)} in parts of {size_text(part_size)} "
+            f"{format_bytes(total_size, exact=True)} in parts of {format_bytes(part_size, exact=True)} "
             f"({total_parts} parts); re-plan the upload"
         )
     return [

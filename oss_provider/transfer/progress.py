@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from oss_provider.units import format_bytes, format_duration
+
 log = logging.getLogger(__name__)
 
 DEFAULT_LOG_INTERVAL = 5.0
@@ -58,23 +60,6 @@ class ProgressSnapshot:
         if self.total is None or self.rate <= 0:
             return None
         return max(0.0, (self.total - self.done) / self.rate)
-
-
-def format_bytes(n: float) -> str:
-    """Binary units, matching the MiB/s rate: ``512 B``, ``100.0 KiB``, ``256.0 MiB``, ``1.5 GiB``."""
-    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} B"
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def describe(snapshot: ProgressSnapshot, label: str = "") -> str:

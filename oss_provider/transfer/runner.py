@@ -22,24 +22,21 @@ from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import (
     IntegrityError,
     InvalidDigest,
-    OSSClientError,
+    ShortReadError,
     SourceChangedError,
 )
 from oss_provider.client.limits import MAX_PARTS
 from oss_provider.client.models import PartInfo, UploadedPart
 from oss_provider.transfer.config import DEFAULT_PART_RETRIES
-from oss_provider.transfer.plan import PartSpec, size_text
+from oss_provider.transfer.plan import PartSpec
 from oss_provider.transfer.progress import TransferProgress
 from oss_provider.transfer.sources import LocalFileSource, Source, StreamSource
+from oss_provider.units import format_bytes
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
 
 log = logging.getLogger(__name__)
-
-
-class ShortReadError(OSSClientError):
-    """The source returned fewer bytes than the part needs (re-read, then SourceChangedError)."""
 
 
 class PartRunner:
@@ -120,7 +117,7 @@ class PartRunner:
                     self._fail(
                         ValueError(
                             f"{stream.description} is longer than {self.max_parts:,} parts of "
-                            f"{size_text(part_size)}; pass a larger part_size (or the stream's "
+                            f"{format_bytes(part_size, exact=True)}; pass a larger part_size (or the stream's "
                             "expected_size, so the part size is chosen to fit)"
                         )
                     )

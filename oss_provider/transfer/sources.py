@@ -29,7 +29,7 @@ from abc import ABC
 from typing import TYPE_CHECKING, Any, BinaryIO, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from oss_provider.client.errors import NoSuchKey, SourceChangedError
+from oss_provider.client.errors import NoSuchKey, SourceChangedError, SourceIsADirectoryError
 from oss_provider.client.urls import oss_path_target, parse_oss_url
 
 if TYPE_CHECKING:
@@ -117,10 +117,6 @@ def _short_read(source: Source, offset: int, wanted: int, got: int) -> SourceCha
         f"could be read; the source shrank (it is {source.size} bytes long when the upload "
         "started). Upload again once the source is stable."
     )
-
-
-class SourceIsADirectoryError(IsADirectoryError, ValueError):
-    """A directory given as ``source``: both an ``IsADirectoryError`` and a ``ValueError``."""
 
 
 _SPECIAL_FILES = (

@@ -82,11 +82,11 @@ from oss_provider.transfer.plan import (
     choose_part_size,
     plan_batches,
     plan_parts,
-    size_text,
 )
 from oss_provider.transfer.progress import ProgressCallback, TransferProgress
 from oss_provider.transfer.runner import PartRunner
 from oss_provider.transfer.sources import Source, StreamSource, open_source
+from oss_provider.units import format_bytes
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -307,7 +307,7 @@ class _Upload:
         streams, server-side copies, ``resume=False`` and options a HEAD does not show (storage
         class, encryption, tags, headers, ``forbid_overwrite``)."""
         src = self.src
-        if not self.config.resume or src.is_stream or src.server_side_copy or src.size is None:
+        if not self.config.resume or src.server_side_copy or src.size is None:
             return None
         if not _visible_in_head(self.options):
             return None
@@ -338,8 +338,8 @@ class _Upload:
             self.where,
             info.etag,
             len(specs),
-            size_text(chosen),
-            size_text(src.size),
+            format_bytes(chosen),
+            format_bytes(src.size),
             info.crc64,
         )
         return CompletedObject(
@@ -384,7 +384,7 @@ class _Upload:
             self.src.description,
             self.where,
             "?" if size is None else max(1, math.ceil(size / chosen)),
-            size_text(chosen),
+            format_bytes(chosen),
             self.config.concurrency,
         )
 
@@ -422,13 +422,7 @@ class _Upload:
             raise  # the upload is gone, or another try of this writer is using it: leave it
         except FileAlreadyExists:
             abort_quietly(self.client, self.bucket, self.key, upload_id, "the object exists")
-            raise FileAlreadyExists(
-                409,
-                "FileAlreadyExists",
-                f"{self.where} already exists and forbid_overwrite is set; nothing was "
-                "replaced. Upload to another key, delete the object first, or drop "
-                "forbid_overwrite",
-            ) from None
+            raise FileAlreadyExists.refused(self.where) from None
         except SourceChangedError:
             abort_quietly(self.client, self.bucket, self.key, upload_id, "the source changed")
             raise
@@ -447,7 +441,7 @@ class _Upload:
         log.info(
             "Completed %s: %s in %d parts, CRC-64 %s verified, %.1f MiB/s",
             self.where,
-            size_text(completed.size if completed.size is not None else snap.done),
+            format_bytes(completed.size if completed.size is not None else snap.done),
             len(parts),
             completed.crc64,
             snap.rate / (1024 * 1024),
@@ -588,12 +582,7 @@ def _complete(
     completed = client.complete_multipart_upload(
         bucket, key, upload_id, parts, initiated=initiated, forbid_overwrite=forbid_overwrite
     )
-    expected = _combined_crc(parts)
-    if expected is not None and completed.crc64 is not None and completed.crc64 != expected:
-        raise IntegrityError(
-            f"oss://{bucket}/{key}: the stored object's CRC-64 {completed.crc64} differs from "
-            f"the parts' combined CRC-64 {expected}"
-        )
+    # the client already compared the object's CRC-64 with the parts' combined one
     source_crc = getattr(src, "crc64", None)
     if (
         src.server_side_copy
@@ -606,12 +595,6 @@ def _complete(
             f"{src.description} ({source_crc})"
         )
     return completed
-
-
-def _combined_crc(parts: Sequence[UploadedPart]) -> int | None:
-    if any(p.crc64 is None for p in parts):
-        return None
-    return combine_part_crcs((p.crc64, p.size) for p in parts)  # type: ignore[misc]
 
 
 def upload_part_batch(
@@ -664,7 +647,7 @@ def upload_part_batch(
         total = sum(s.size for s in specs)
         log.info(
             "Uploading %s of oss://%s/%s (upload %s) from %s: %d parts, %s, %d at a time",
-            label, bucket, key, upload_id, src.description, len(specs), size_text(total),
+            label, bucket, key, upload_id, src.description, len(specs), format_bytes(total),
             config.concurrency,
         )  # fmt: skip
         tracker = _progress_for(progress, total, label)
