@@ -1,4 +1,4 @@
-"""``python -m bench``: every scenario (B1..B6) against the official SDKs; ``--smoke``: tiny sizes.
+"""``python -m bench``: every scenario (B1..B7) against the official SDKs; ``--smoke``: tiny sizes.
 
 Writes ``bench/RESULTS.md`` and ``bench/results.png`` (a smoke run writes files only when ``--out``
 says where), prints the table, and exits non-zero if a tool failed.
@@ -28,6 +28,7 @@ SCENARIOS = {
     "B4": "bench.b4_cleanup",
     "B5": "bench.b5_airflow",
     "B6": "bench.b6_files",
+    "B7": "bench.b7_many_files",
 }
 
 FULL = {
@@ -42,6 +43,7 @@ FULL = {
     "b3_conc": 4,
     "b4_uploads": 10_000,
     "b4_latency_ms": 20,
+    "b4_big_uploads": 100_000,  # ours alone, at 10x: CPU per abort and flat memory
     "b5_parts": 10_000,
     "b5_part": 100 * 1024,  # the OSS minimum part size: 10,000 parts = 977 MiB
     "b6_files": 2000,
@@ -50,6 +52,8 @@ FULL = {
     "b6_big_size": 256 * MiB,
     "b6_part": 8 * MiB,
     "b6_conc": 16,
+    "b7_files": 100_000,  # small files (1-64 KiB) in a deep tree
+    "b7_files_small": 10_000,  # the same tree at 1/10: memory must not grow with the count
 }
 SMOKE = {
     "b1_size": 3 * MiB,
@@ -63,6 +67,7 @@ SMOKE = {
     "b3_conc": 4,
     "b4_uploads": 40,
     "b4_latency_ms": 20,
+    "b4_big_uploads": 80,
     "b5_parts": 12,
     "b5_part": 100 * 1024,
     "b6_files": 40,
@@ -71,6 +76,8 @@ SMOKE = {
     "b6_big_size": 1 * MiB,
     "b6_part": 256 * 1024,
     "b6_conc": 4,
+    "b7_files": 300,
+    "b7_files_small": 30,
 }
 
 
@@ -103,15 +110,16 @@ def main(argv: list[str] | None = None) -> int:
             log(f"== {key} ({'smoke' if args.smoke else 'full'})")
             t0 = time.perf_counter()
             try:
-                results.append(importlib.import_module(SCENARIOS[key]).run(ctx))
+                result = importlib.import_module(SCENARIOS[key]).run(ctx)
             except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
                 traceback.print_exc()
-                failed = ScenarioResult(key, "(scenario crashed)", "")
-                failed.rows.append(
+                result = ScenarioResult(key, "(scenario crashed)", "")
+                result.rows.append(
                     Measurement(key, "harness", ok=False, error=f"{type(exc).__name__}: {exc}")
                 )
-                results.append(failed)
-            log(f"   {key} took {time.perf_counter() - t0:.1f} s")
+            result.elapsed_s = time.perf_counter() - t0
+            results.append(result)
+            log(f"   {key} took {result.elapsed_s:.1f} s")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)  # the 1 GiB sources go, whatever happens
     elapsed = time.perf_counter() - started

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from bench.common import MiB
 from bench.harness import (
+    FLOOR,
     OURS,
     Context,
     ScenarioResult,
@@ -14,7 +17,7 @@ from bench.harness import (
     tool_args,
 )
 
-TOOLS = ("oss_provider", "oss2", "oss-v2", "bare PUT", "ours, no MD5")
+TOOLS = ("oss_provider", "oss2", "oss-v2", "bare PUT", FLOOR, "ours, no MD5")
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -25,7 +28,10 @@ def run(ctx: Context) -> ScenarioResult:
         "Upload, equal settings",
         f"{size / MiB:.0f} MiB file, {part / MiB:g} MiB parts, {conc} connections, integrity "
         "checks on (ours: Content-MD5 + CRC-64; oss2: CRC-64 via crcmod; v2: default CRC-64); "
-        "bare PUT: no signing, no hashing; 'ours, no MD5': this project with content_md5=False "
+        "bare PUT: no signing, no hashing; floor: the bare PUT plus this project's integrity "
+        "checks on the same bytes (per part: MD5 sent as Content-MD5, CRC-64 with the same fastcrc "
+        "over 1 MiB chunks, compared with the server's; combined CRC-64 checked at Complete), the "
+        "limit of the engine's own checks; 'ours, no MD5': this project with content_md5=False "
         "(CRC-64 still checked), a diagnostic row, not a peer",
     )
     runs: dict[str, list] = {t: [] for t in TOOLS}
@@ -34,19 +40,21 @@ def run(ctx: Context) -> ScenarioResult:
             for tool in TOOLS:
                 args = tool_args(
                     srv,
-                    key=f"b1/{tool}-{rep}.bin",
+                    key=f"b1/{re.sub('[^a-z0-9]+', '-', tool.lower())}-{rep}.bin",
                     source=str(path),
                     size=size,
                     part_size=part,
                     concurrency=conc,
                     mode="file",
                     content_md5=tool != "ours, no MD5",
+                    integrity=tool == FLOOR,
                 )
                 runs[tool].append(run_upload("B1", tool, srv, args, crc))
     res.rows = [best_of(runs[t]) for t in TOOLS]
-    ours, bare = res.row(OURS), res.row("bare PUT")
+    ours, bare, floor = res.row(OURS), res.row("bare PUT"), res.row(FLOOR)
     wall_peer, cpu_peer = res.best_peer("wall_s"), res.best_peer("cpu_s")
     ok = ours is not None and ours.ok
+    floor_ok = ok and floor is not None and floor.ok
     res.targets = [
         Target(
             f"wall / best peer ({wall_peer.tool if wall_peer else '-'})",
@@ -72,6 +80,11 @@ def run(ctx: Context) -> ScenarioResult:
             ours.peak_rss_mib if ok else None,
             64 + conc * part / MiB,
         ),
+        # information, no limit: how far the engine is from the cost of its own checks
+        Target("wall / floor", ours.wall_s / floor.wall_s if floor_ok else None, None, unit="x"),
+        Target(
+            "client CPU / floor", ours.cpu_s / floor.cpu_s if floor_ok else None, None, unit="x"
+        ),
     ]
     no_md5 = res.row("ours, no MD5")
     if ok and bare and bare.ok and no_md5 is not None and no_md5.ok:
@@ -80,5 +93,12 @@ def run(ctx: Context) -> ScenarioResult:
             f"project reaches {bare.wall_s / no_md5.wall_s:.0%} of the bare-PUT ceiling and uses "
             f"{no_md5.cpu_s:.2f} s of CPU; Content-MD5 costs {ours.cpu_s - no_md5.cpu_s:.2f} s of "
             "CPU per run, and on a 2-core machine it competes with the emulator for the cores"
+        )
+    if floor_ok and bare and bare.ok:
+        res.notes.append(
+            f"floor: the same bytes with this project's checks and nothing else take "
+            f"{floor.wall_s:.2f} s and {floor.cpu_s:.2f} s of CPU (bare PUT {bare.wall_s:.2f} s, "
+            f"{bare.cpu_s:.2f} s); this project takes {ours.wall_s / floor.wall_s:.2f}x the "
+            f"floor's wall and {ours.cpu_s / floor.cpu_s:.2f}x its CPU"
         )
     return res

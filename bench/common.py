@@ -245,9 +245,13 @@ def sign_v1(
     date_or_expires: str,
     params: dict[str, str] | None = None,
     content_type: str = "",
+    content_md5: str = "",
 ) -> str:
     resource_ = f"/{bucket}/{key}" if bucket else "/"
-    sts = f"{method}\n\n{content_type}\n{date_or_expires}\n{resource_}{_sub_resource(params)}"
+    sts = (
+        f"{method}\n{content_md5}\n{content_type}\n{date_or_expires}\n"
+        f"{resource_}{_sub_resource(params)}"
+    )
     return base64.b64encode(hmac.new(sk.encode(), sts.encode(), hashlib.sha1).digest()).decode()
 
 
@@ -260,10 +264,11 @@ def presign_v1(
     key: str,
     params: dict[str, str] | None = None,
     expires_in: int = 3600,
+    content_md5: str = "",
 ) -> str:
-    """A V1 query-string signed URL (path style)."""
+    """A V1 query-string signed URL (path style); a ``Content-MD5`` sent with it is signed too."""
     expires = str(int(time.time()) + expires_in)
-    sig = sign_v1(sk, method, bucket, key, expires, params)
+    sig = sign_v1(sk, method, bucket, key, expires, params, content_md5=content_md5)
     query = dict(params or {})
     query.update(OSSAccessKeyId=ak, Expires=expires, Signature=sig)
     qs = "&".join(

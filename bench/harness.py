@@ -16,36 +16,63 @@ from typing import Any
 from bench.common import ROOT, Measurement, MiB, MiniOSS, make_source_file, run_child, verify_object
 from oss_provider.emulator.process import stop_process_group
 
+OURS = "oss_provider"
+FLOOR = "floor (PUT+MD5+CRC-64)"  # bare PUT + this project's integrity checks (B1)
 TOOL_MODULES = {
     "oss_provider": "bench.tool_ours",
     "ours, no MD5": "bench.tool_ours",  # diagnostic: what Content-MD5 costs (CRC-64 still on)
     "oss2": "bench.tool_oss2",
     "oss-v2": "bench.tool_v2",
     "bare PUT": "bench.tool_bare",
+    FLOOR: "bench.tool_bare",
 }
-OURS = "oss_provider"
+
+
+_OPS = {
+    "le": ("<=", lambda v, lim: v <= lim),
+    "lt": ("<", lambda v, lim: v < lim),
+    "ge": (">=", lambda v, lim: v >= lim),
+    "gt": (">", lambda v, lim: v > lim),
+}
 
 
 @dataclass
 class Target:
-    """One goal from the issue: ``value`` compared with ``limit`` (``le``: value <= limit)."""
+    """One goal from the issue: ``value`` compared with ``limit`` (``le``: value <= limit).
+
+    ``limit=None`` makes it a ratio reported for information (``met`` is None: neither MET nor
+    MISSED). ``cause``: what a run measured about why a target was missed (the report shows it
+    beside the target; without one it keeps a marked place for it).
+    """
 
     name: str
     value: float | None
-    limit: float
+    limit: float | None
     op: str = "le"
     unit: str = ""
+    cause: str = ""
 
     @property
-    def met(self) -> bool:
+    def met(self) -> bool | None:
+        if self.limit is None:
+            return None
         if self.value is None:
             return False
-        return self.value <= self.limit if self.op == "le" else self.value >= self.limit
+        return _OPS[self.op][1](self.value, self.limit)
+
+    @property
+    def result(self) -> str:
+        return {True: "MET", False: "MISSED", None: "info"}[self.met]
+
+    def measured(self) -> str:
+        """``name: value (target <= limit)`` without the verdict."""
+        val = "n/a" if self.value is None else f"{self.value:.3g}{self.unit}"
+        if self.limit is None:
+            return f"{self.name}: {val}"
+        return f"{self.name}: {val} (target {_OPS[self.op][0]} {self.limit:.3g}{self.unit})"
 
     def text(self) -> str:
-        sign = "<=" if self.op == "le" else ">="
-        val = "n/a" if self.value is None else f"{self.value:.3g}{self.unit}"
-        return f"{self.name}: {val} (target {sign} {self.limit:.3g}{self.unit}) {'MET' if self.met else 'MISSED'}"
+        return f"{self.measured()} {self.result}"
 
 
 @dataclass
@@ -56,6 +83,7 @@ class ScenarioResult:
     rows: list[Measurement] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0  # the whole scenario (sources, servers and every tool), set by __main__
 
     def row(self, tool: str) -> Measurement | None:
         return next((r for r in self.rows if r.tool == tool), None)
@@ -146,7 +174,7 @@ def run_upload(
     except RuntimeError:
         pass
     log(
-        f"  {scenario} {tool:<13} {'ok ' if m.ok else 'FAIL'} wall {m.wall_s:7.2f} s  "
+        f"  {scenario} {tool:<22} {'ok ' if m.ok else 'FAIL'} wall {m.wall_s:7.2f} s  "
         f"cpu {m.cpu_s:6.2f} s  rss {m.peak_rss_mib:7.1f} MiB  {m.mb_per_s:7.1f} MB/s"
         + (f"  {m.error[-400:]}" if m.error else "")
     )
@@ -191,8 +219,12 @@ def dump(results: list[ScenarioResult]) -> str:
                 "title": r.title,
                 "settings": r.settings,
                 "rows": [m.to_dict() for m in r.rows],
-                "targets": [{"text": t.text(), "met": t.met} for t in r.targets],
+                "targets": [
+                    {"text": t.text(), "met": t.met, "value": t.value, "cause": t.cause}
+                    for t in r.targets
+                ],
                 "notes": r.notes,
+                "elapsed_s": round(r.elapsed_s, 1),
             }
             for r in results
         ],

@@ -22,6 +22,8 @@ def main(a: dict[str, Any]) -> dict[str, Any]:
             part_size=a["part_size"],
             concurrency=a["concurrency"],
             skip_unchanged=a.get("skip_unchanged", True),
+            compare=a.get("compare", "checksum"),
+            files=a.get("files"),  # only these relative paths (B6's changed files alone)
         ).to_dict()
     return {
         "bytes": report["bytes_uploaded"],
