@@ -10,11 +10,13 @@ transport, so one failing part costs exactly the sends its retry policy allows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent import futures
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from oss_provider.client.bodies import RangeBody
@@ -63,8 +65,15 @@ class PartRunner:
         max_parts: int = MAX_PARTS,
         sleep: Callable[[float], None] = time.sleep,
         limiter: threading.Semaphore | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        """:param executor: where parts run; default a thread pool of ``concurrency`` threads
+        per run, shut down when the run ends. A given executor (a shared pool, or an inline one
+        in a test) is used as is and left running; ``concurrency`` still bounds the parts in
+        flight."""
         self.max_parts = max_parts
+        self._executor = executor
+        self._futures: list[Future[Any]] = []
         # a bound shared with other transfers (many files): one slot per part in flight, taken
         # after this runner's own slot and released with it
         self.limiter = limiter
@@ -89,7 +98,7 @@ class PartRunner:
 
     def run(self, specs: Iterable[PartSpec]) -> list[UploadedPart]:
         """Upload ranged parts (file, fsspec, OSS copy)."""
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="oss-part") as pool:
+        with self._pool() as pool:
             for spec in specs:
                 if not self._reserve():
                     break
@@ -101,7 +110,7 @@ class PartRunner:
     ) -> list[UploadedPart]:
         """Upload a stream in order; a part's buffer is read only after its slot is reserved."""
         number, offset = first_part, 0
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="oss-part") as pool:
+        with self._pool() as pool:
             while self._reserve():
                 try:
                     data = stream.read_next(part_size)
@@ -132,6 +141,17 @@ class PartRunner:
 
     # ---- scheduling
 
+    @contextlib.contextmanager
+    def _pool(self) -> Iterator[Executor]:
+        if self._executor is not None:
+            try:
+                yield self._executor
+            finally:  # the run ends when its parts do, as a pool of its own would wait
+                futures.wait(self._futures)
+            return
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="oss-part") as pool:
+            yield pool
+
     def _reserve(self) -> bool:
         if not self._acquire(self._slots):
             return False
@@ -154,9 +174,11 @@ class PartRunner:
             self.limiter.release()
         self._slots.release()
 
-    def _submit(self, pool: ThreadPoolExecutor, fn: Callable[..., UploadedPart], *args: Any):
+    def _submit(self, pool: Executor, fn: Callable[..., UploadedPart], *args: Any):
         future: Future[UploadedPart] = pool.submit(self._guard, fn, *args)
         future.add_done_callback(lambda _f: self._release())
+        if self._executor is not None:
+            self._futures.append(future)
 
     def _guard(self, fn: Callable[..., UploadedPart], spec: PartSpec, *args: Any) -> None:
         if self._failed.is_set():
