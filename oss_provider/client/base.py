@@ -112,18 +112,23 @@ class ClientBase:
 
     @property
     def endpoint(self) -> str:
+        """``scheme://host[:port]`` as configured, without a bucket prefix."""
         ep = self.transport.endpoint
         return f"{ep.scheme}://{ep.netloc}"
 
     @property
     def region(self) -> str | None:
+        """The V4 signing region (given, or told by the endpoint host); None only when V1
+        signing talks to a host that names no region."""
         return self.transport.region
 
     @property
     def signature_version(self) -> str:
+        """``"v4"`` or ``"v1"``: how every request and presigned URL is signed."""
         return self.transport.signature_version
 
     def close(self) -> None:
+        """Close the pooled connections (leaving a ``with`` block does the same)."""
         self.transport.close()
 
     def __enter__(self) -> Self:

@@ -23,7 +23,10 @@ CHUNK = 1024 * 1024  # bytes read at a time: the hashing buffer and the send blo
 class RangeSource(Protocol):
     """What a range is read from: a seekable source (``LocalFileSource``)."""
 
-    def read(self, offset: int, length: int) -> bytes: ...
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes at ``offset``; fewer means the source shrank (the body
+        raises SourceChangedError)."""
+        ...
 
 
 class RangeBody:

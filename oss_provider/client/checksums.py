@@ -26,6 +26,7 @@ def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
 
 
 def md5_digest(data: bytes | bytearray | memoryview) -> bytes:
+    """The 16-byte binary MD5, the form ``Content-MD5`` base64-encodes."""
     return hashlib.md5(data).digest()
 
 

@@ -154,18 +154,22 @@ class _DeadlineConnectionMixin:
 
 
 class DeadlineHTTPConnection(_DeadlineConnectionMixin, HTTPConnection):
-    pass
+    """urllib3's HTTP connection, handed to the thread's :class:`Deadline` before each request."""
 
 
 class DeadlineHTTPSConnection(_DeadlineConnectionMixin, HTTPSConnection):
-    pass
+    """urllib3's HTTPS connection, handed to the thread's :class:`Deadline` before each request."""
 
 
 class DeadlineHTTPConnectionPool(HTTPConnectionPool):
+    """An HTTP pool whose connections obey the request deadline (see :data:`POOL_CLASSES`)."""
+
     ConnectionCls = DeadlineHTTPConnection
 
 
 class DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
+    """An HTTPS pool whose connections obey the request deadline (see :data:`POOL_CLASSES`)."""
+
     ConnectionCls = DeadlineHTTPSConnection
 
 

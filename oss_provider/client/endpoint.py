@@ -37,20 +37,27 @@ def region_from_host(host: str) -> str | None:
 
 
 def endpoint_for_region(region: str, *, internal: bool = False) -> str:
+    """The public endpoint host of a region id (``cn-hangzhou``); ``internal``: the free
+    same-region VPC one (``oss-cn-hangzhou-internal.aliyuncs.com``)."""
     return f"oss-{region}{'-internal' if internal else ''}.aliyuncs.com"
 
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A parsed endpoint; ``path_style`` puts the bucket in the path (IP, localhost) instead of
+    the host name."""
+
     scheme: str
     netloc: str  # host[:port]
     path_style: bool
 
     @property
     def host(self) -> str:
+        """The host name without its port (a bracketed IPv6 netloc is returned whole)."""
         return self.netloc.rsplit(":", 1)[0] if not self.netloc.startswith("[") else self.netloc
 
     def host_for(self, bucket: str | None) -> str:
+        """The netloc a request goes to: ``bucket.netloc`` when virtual-hosted, else the netloc."""
         if bucket and not self.path_style:
             return f"{bucket}.{self.netloc}"
         return self.netloc
@@ -65,6 +72,8 @@ class Endpoint:
         return f"/{encoded_key}"
 
     def url(self, bucket: str | None, key: str | None, query: str = "") -> str:
+        """The full URL; ``query`` must already be encoded
+        (:func:`~oss_provider.client.signing.canonical_query`)."""
         url = f"{self.scheme}://{self.host_for(bucket)}{self.path_for(bucket, key)}"
         return f"{url}?{query}" if query else url
 

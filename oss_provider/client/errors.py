@@ -88,6 +88,8 @@ class OSSError(OSSClientError):
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
+        """False for a code in :data:`PERMANENT_CODES` whatever the status; else True for a 5xx,
+        a 429 or a code in :data:`RETRYABLE_CODES`."""
         if self.code in PERMANENT_CODES:
             return False
         return retryable_status(self.status) or self.code in RETRYABLE_CODES
@@ -117,31 +119,38 @@ def _rebuild_oss_error(cls: type, state: dict[str, Any]) -> OSSError:
 
 
 class NoSuchUpload(OSSError):
-    pass
+    """404 NoSuchUpload: the upload was completed or aborted, or its id belongs to another
+    key; permanent, start a new upload."""
 
 
 class NoSuchBucket(OSSError):
-    pass
+    """404 NoSuchBucket: no such bucket, or the endpoint is not in the bucket's region;
+    permanent."""
 
 
 class NoSuchKey(OSSError):
-    pass
+    """404 NoSuchKey: no object at the key (HeadObject, GetObject, a copy source); callers
+    probing for an object catch it."""
 
 
 class InvalidPart(OSSError):
-    pass
+    """400 InvalidPart at Complete: a listed part was never uploaded or its ETag differs
+    (another writer replaced it); permanent."""
 
 
 class InvalidPartOrder(OSSError):
-    pass
+    """400 InvalidPartOrder at Complete: part numbers not strictly ascending or outside
+    1..10000; permanent."""
 
 
 class EntityTooSmall(OSSError):
-    pass
+    """400 EntityTooSmall at Complete: a part other than the last is under 100 KiB; use a
+    larger part size."""
 
 
 class InvalidDigest(OSSError):
-    pass
+    """400 InvalidDigest: the body did not match its Content-MD5 (damaged on the way); the
+    transport does not retry it, the engine re-reads and re-sends the part."""
 
 
 class FileAlreadyExists(OSSError):
@@ -163,27 +172,31 @@ class AuthError(OSSError):
 
 
 class SignatureDoesNotMatch(AuthError):
-    pass
+    """403 SignatureDoesNotMatch: a wrong AccessKey secret, or (V4) a region that does not
+    match the endpoint; fix the connection."""
 
 
 class InvalidAccessKeyId(AuthError):
-    pass
+    """403 InvalidAccessKeyId: the AccessKey ID is unknown or disabled; fix the connection."""
 
 
 class SecurityTokenExpired(AuthError):
-    pass
+    """403 SecurityTokenExpired: the STS token ran out; refresh the temporary credentials."""
 
 
 class InvalidSecurityToken(AuthError):
-    pass
+    """403 InvalidSecurityToken, or AccessKeyIdAndSecurityTokenNotMatch: the STS token is
+    bad or was issued for another AccessKey ID; refresh the temporary credentials."""
 
 
 class RequestTimeTooSkewed(AuthError):
-    pass
+    """403 RequestTimeTooSkewed: this machine's clock is more than 15 minutes off OSS's;
+    no retry helps until it is synced."""
 
 
 class AccessDenied(AuthError):
-    pass
+    """403 AccessDenied: the credentials lack permission (RAM or bucket policy), or a
+    presigned URL expired; permanent."""
 
 
 ERROR_CLASSES: dict[str, type[OSSError]] = {
@@ -293,6 +306,7 @@ class OSSResponseError(OSSClientError):
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
+        """True for a 5xx or 429 page (a failing proxy), False for a 4xx (a wrong endpoint)."""
         return retryable_status(self.status)
 
 

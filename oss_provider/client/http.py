@@ -189,9 +189,12 @@ class Transport:
             self._scope.deadline = outer
 
     def credentials(self) -> Credentials:
+        """The credentials for one send, asked for on every send so a refreshed STS token is
+        used; ValueError when the ID or the secret is missing."""
         return self._credentials()
 
     def close(self) -> None:
+        """Close the session's pooled connections."""
         self.session.close()
 
     def send(self, req: Request) -> requests.Response:
@@ -270,6 +273,8 @@ class Transport:
         read_timeout: float | None = None,
         deadline: float,
     ) -> requests.Response:
+        """One send, no retry, signed afresh (a new Date); returns any HTTP answer, error
+        statuses included, or raises OSSTransportError (no answer, or ``deadline`` passed)."""
         creds = self.credentials()
         headers = sign_headers(
             req.method,
@@ -351,6 +356,9 @@ class Transport:
         )
 
     def to_error(self, req: Request, resp: requests.Response) -> Exception:
+        """The exception for a non-2xx answer: the class of its OSS code (from the body, or
+        ``x-oss-err`` for HEAD), or OSSResponseError for a page that is not OSS. Fields the
+        server derived from the secret (StringToSign ...) are left out."""
         request_id = resp.headers.get("x-oss-request-id")
         fields: dict[str, str] | None = None
         if resp.content:
@@ -397,6 +405,7 @@ class Transport:
 
 
 def response_date(resp: requests.Response) -> datetime | None:
+    """The answer's ``Date`` (the server's clock) as aware UTC; None when absent or unreadable."""
     value = resp.headers.get("Date")
     if not value:
         return None

@@ -26,10 +26,13 @@ class UploadedPart:
     crc64: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The XCom dict: ``part_number``, ``etag``, ``size``, ``crc64``."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | UploadedPart) -> UploadedPart:
+        """From the XCom dict (an UploadedPart passes as is); quotes around the ETag are
+        dropped, a missing size is 0 and a missing CRC-64 None."""
         if isinstance(data, UploadedPart):
             return data
         crc = data.get("crc64")
@@ -59,6 +62,7 @@ class CompletedObject:
     already_written: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON-able dict an operator pushes to XCom."""
         return asdict(self)
 
 
@@ -73,6 +77,7 @@ class PartInfo:
     crc64: int | None = None
 
     def to_uploaded_part(self) -> UploadedPart:
+        """The part as Complete takes it: how a resumed upload reuses parts already stored."""
         return UploadedPart(self.part_number, self.etag, self.size, self.crc64)
 
 

@@ -174,6 +174,8 @@ class MultipartCalls(ClientBase):
         max_parts: int = 1000,
         part_number_marker: int = 0,
     ) -> PartsPage:
+        """One ListParts page: up to ``max_parts`` (1..1000) parts after ``part_number_marker``;
+        NoSuchUpload once the upload is completed or aborted."""
         params = [("uploadId", upload_id), ("max-parts", str(_page_size(max_parts)))]
         if part_number_marker:
             params.append(("part-number-marker", str(int(part_number_marker))))
@@ -196,6 +198,8 @@ class MultipartCalls(ClientBase):
         page_size: int = 1000,
         part_number_marker: int = 0,
     ) -> Iterator[PartInfo]:
+        """Every part of the upload, page by page; OSSClientError when the server's marker does
+        not advance (rather than looping forever)."""
         marker = part_number_marker
         while True:
             page = self.list_parts(
@@ -221,6 +225,8 @@ class MultipartCalls(ClientBase):
         upload_id_marker: str | None = None,
         max_uploads: int = 1000,
     ) -> UploadsPage:
+        """One ListMultipartUploads page (keys travel URL-encoded and come back decoded);
+        ``server_date`` is the answer's Date, to judge upload age by the server's clock."""
         params: list[tuple[str, str | None]] = [
             ("uploads", None),
             ("encoding-type", "url"),
@@ -276,5 +282,7 @@ class MultipartCalls(ClientBase):
             marker = nxt
 
     def iter_multipart_uploads(self, bucket: str, **kwargs: Any) -> Iterator[UploadInfo]:
+        """Every in-progress upload across all pages; ``kwargs`` as
+        :meth:`iter_multipart_upload_pages`."""
         for page in self.iter_multipart_upload_pages(bucket, **kwargs):
             yield from page.uploads

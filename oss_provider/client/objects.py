@@ -88,6 +88,7 @@ class ObjectCalls(ClientBase):
     """One method per object REST call."""
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        """Size, ETag, CRC-64, type and user metadata of an object; NoSuchKey when there is none."""
         resp = self._send("HeadObject", "HEAD", bucket, key)
         return self._object_info(bucket, key, resp)
 
@@ -115,6 +116,8 @@ class ObjectCalls(ClientBase):
     def get_object(
         self, bucket: str, key: str, *, byte_range: tuple[int, int] | None = None
     ) -> bytes:
+        """The object's bytes, held whole in memory (``byte_range`` is ``(first, last)``,
+        inclusive); :meth:`open_object` streams instead."""
         headers = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
         return self._send("GetObject", "GET", bucket, key, headers=headers).content
 
@@ -228,6 +231,7 @@ class ObjectCalls(ClientBase):
         )
 
     def delete_object(self, bucket: str, key: str) -> None:
+        """Delete the object; OSS answers success when there is none, so it is safe to repeat."""
         self._send("DeleteObject", "DELETE", bucket, key)
 
     def list_objects(

@@ -104,6 +104,8 @@ def _enc(value: str) -> str:
 def normalize_params(
     params: Mapping[str, str | None] | Iterable[tuple[str, str | None]] | None,
 ) -> Params:
+    """Query params as ``[(name, value or None)]`` of strings, in the given order; None keeps a
+    bare name (``?uploads``)."""
     if params is None:
         return []
     items = params.items() if isinstance(params, Mapping) else params
@@ -117,6 +119,8 @@ def canonical_query(params: Params) -> str:
 
 
 def resource_path(bucket: str | None, key: str | None) -> str:
+    """``/bucket/key`` (``/bucket/`` for a bucket call, ``/`` for the service), whatever the
+    addressing style: V1's CanonicalizedResource and, encoded, V4's CanonicalURI."""
     if bucket is None:
         return "/"
     return f"/{bucket}/{key or ''}"
@@ -161,6 +165,7 @@ def http_date(when: float) -> str:
 
 
 def iso_basic(when: float) -> str:
+    """``20231216T162057Z``, V4's ``x-oss-date``; its first 8 characters are the scope's day."""
     return datetime.fromtimestamp(when, UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
@@ -175,6 +180,9 @@ def v1_string_to_sign(
     headers: Mapping[str, str],
     date: str,
 ) -> str:
+    """V1 step 1, the StringToSign: verb, Content-MD5, Content-Type, ``date`` (``x-oss-date``
+    wins; ``Expires`` for a URL), the ``x-oss-*`` headers, then the resource with its signed
+    sub-resources (raw, decoded values)."""
     lower = {k.lower(): header_text(v).strip() for k, v in headers.items()}
     if "x-oss-date" in lower:
         date = lower["x-oss-date"]
@@ -190,6 +198,7 @@ def v1_string_to_sign(
 
 
 def v1_signature(secret: str, string_to_sign: str) -> str:
+    """V1 step 2: base64 of HMAC-SHA1(AccessKey secret, StringToSign)."""
     digest = hmac.new(secret.encode(), _utf8(string_to_sign), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
@@ -205,6 +214,9 @@ def v4_canonical_request(
     headers: Mapping[str, str],
     additional_headers: Iterable[str] = (),
 ) -> str:
+    """V4 step 1, the CanonicalRequest: method, encoded URI, canonical query, signed headers
+    (``x-oss-*``, Content-Type, Content-MD5 and ``additional_headers`` present), their names,
+    and the payload hash (UNSIGNED-PAYLOAD)."""
     uri = quote(resource_path(bucket, key), safe="/-_.~")
     lower = {k.lower(): header_text(v).strip() for k, v in headers.items()}
     extra = sorted({h.lower() for h in additional_headers} & set(lower))
@@ -222,15 +234,19 @@ def v4_canonical_request(
 
 
 def v4_scope(when_iso: str, region: str) -> str:
+    """The V4 credential scope, ``yyyymmdd/<region>/oss/aliyun_v4_request``."""
     return f"{when_iso[:8]}/{region}/oss/aliyun_v4_request"
 
 
 def v4_string_to_sign(canonical_request: str, when_iso: str, region: str) -> str:
+    """V4 step 2: algorithm, timestamp, scope and the SHA-256 hex of the CanonicalRequest."""
     digest = hashlib.sha256(_utf8(canonical_request)).hexdigest()
     return f"{V4_ALGORITHM}\n{when_iso}\n{v4_scope(when_iso, region)}\n{digest}"
 
 
 def v4_signing_key(secret: str, day: str, region: str) -> bytes:
+    """V4 step 3: HMAC-SHA256 chained over day, region, ``oss`` and ``aliyun_v4_request``,
+    starting from ``"aliyun_v4" + secret``; the same for every request of one day."""
     key = ("aliyun_v4" + secret).encode()
     for part in (day, region, "oss", "aliyun_v4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
@@ -238,6 +254,7 @@ def v4_signing_key(secret: str, day: str, region: str) -> bytes:
 
 
 def v4_signature(secret: str, string_to_sign: str, when_iso: str, region: str) -> str:
+    """V4 step 4: lower-case hex HMAC-SHA256 of the StringToSign under the day's signing key."""
     key = v4_signing_key(secret, when_iso[:8], region)
     return hmac.new(key, _utf8(string_to_sign), hashlib.sha256).hexdigest()
 

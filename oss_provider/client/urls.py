@@ -19,6 +19,8 @@ def parse_oss_url(url: str) -> tuple[str, str]:
 
 
 def is_oss_url(value: object) -> bool:
+    """True for a string starting with ``oss://`` (lower case); only the scheme is checked,
+    :func:`parse_oss_url` checks the rest."""
     return isinstance(value, str) and value.startswith("oss://")
 
 

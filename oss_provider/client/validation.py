@@ -17,6 +17,7 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
 def validate_part_number(part_number: int) -> int:
+    """``part_number`` if OSS accepts it (an int 1..10000, not a bool), else ValueError."""
     if isinstance(part_number, bool) or not isinstance(part_number, int):
         raise ValueError(f"part number must be an integer, got {part_number!r}")  # noqa: TRY004
     if not MIN_PART_NUMBER <= part_number <= MAX_PART_NUMBER:
@@ -27,6 +28,7 @@ def validate_part_number(part_number: int) -> int:
 
 
 def validate_part_size(part_size: int) -> int:
+    """``part_size`` (bytes) if within OSS's 100 KiB..5 GiB, else ValueError naming the bound."""
     if isinstance(part_size, bool) or not isinstance(part_size, int):
         raise ValueError(f"part size must be an integer number of bytes, got {part_size!r}")  # noqa: TRY004
     if part_size < MIN_PART_SIZE:
@@ -91,6 +93,8 @@ def validate_key(key: str) -> str:
 
 
 def validate_bucket_name(bucket: str) -> str:
+    """``bucket`` if it is a valid OSS name (3-63 of ``[a-z0-9-]``, a letter or digit at both
+    ends), else ValueError."""
     if not isinstance(bucket, str) or not _BUCKET_RE.match(bucket):
         raise ValueError(
             f"bucket name {bucket!r} is not valid: use 3-63 characters of lower-case letters, "

@@ -24,6 +24,8 @@ XMLParseError = MalformedResponseError  # a body that should be OSS XML is not (
 
 
 def parse(body: bytes) -> Element:
+    """The root element of a body, parsed with defusedxml; XMLParseError (retryable) when the
+    body is not XML (an answer cut short)."""
     try:
         return SafeET.fromstring(body)
     except Exception as exc:  # ParseError, DefusedXmlException
@@ -64,6 +66,7 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def strip_etag(etag: str | None) -> str:
+    """An ETag as this package stores and compares it: no quotes, upper case; ``""`` for None."""
     return (etag or "").strip().strip('"').upper()
 
 
@@ -71,6 +74,7 @@ def strip_etag(etag: str | None) -> str:
 
 
 def complete_body(parts: Iterable[UploadedPart]) -> bytes:
+    """The CompleteMultipartUpload body, parts in the order given, ETags quoted as SDKs send."""
     inner = "".join(
         f"<Part><PartNumber>{p.part_number}</PartNumber><ETag>&quot;{escape(p.etag)}&quot;</ETag></Part>"
         for p in parts
@@ -79,6 +83,8 @@ def complete_body(parts: Iterable[UploadedPart]) -> bytes:
 
 
 def lifecycle_body(rules: Iterable[dict]) -> bytes:
+    """The PutBucketLifecycle body. A rule from :func:`parse_lifecycle` not marked
+    ``_modified`` is written back as its ``raw`` XML, so elements not modelled here survive."""
     out = []
     for rule in rules:
         raw = rule.get("raw")
@@ -117,6 +123,7 @@ def parse_error_header(value: str) -> dict[str, str] | None:
 
 
 def parse_initiate(body: bytes) -> str:
+    """InitiateMultipartUploadResult -> the upload id; XMLParseError when it has none."""
     root = parse(body)
     upload_id = _text(root, "UploadId")
     if not upload_id:
@@ -125,10 +132,13 @@ def parse_initiate(body: bytes) -> str:
 
 
 def parse_copy_part(body: bytes) -> str:
+    """CopyPartResult (UploadPartCopy) -> the new part's ETag, unquoted, upper case."""
     return strip_etag(_text(parse(body), "ETag"))
 
 
 def parse_complete(body: bytes) -> dict[str, str]:
+    """CompleteMultipartUploadResult -> its children by tag (``Location``, ``Bucket``, ``Key``,
+    ``ETag`` ...), values as sent; ``{}`` for an empty body."""
     if not body:
         return {}
     root = parse(body)
@@ -140,6 +150,8 @@ def _maybe_unquote(value: str, encoded: bool) -> str:
 
 
 def parse_list_parts(body: bytes, bucket: str, key: str, upload_id: str) -> PartsPage:
+    """ListPartsResult -> a :class:`PartsPage`; a part without ``HashCrc64ecma`` (a copied
+    part) has ``crc64`` None."""
     root = parse(body)
     parts = []
     for node in root.findall("Part"):
@@ -166,6 +178,8 @@ def parse_list_parts(body: bytes, bucket: str, key: str, upload_id: str) -> Part
 
 
 def parse_list_uploads(body: bytes, bucket: str, server_date: datetime | None) -> UploadsPage:
+    """ListMultipartUploadsResult -> an :class:`UploadsPage`; keys, prefixes and key markers
+    are URL-decoded when ``EncodingType`` is ``url``."""
     root = parse(body)
     encoded = _text(root, "EncodingType") == "url"
     uploads = [
@@ -195,6 +209,8 @@ def parse_list_uploads(body: bytes, bucket: str, server_date: datetime | None) -
 
 
 def parse_lifecycle(body: bytes) -> list[dict]:
+    """LifecycleConfiguration -> one dict per rule: ``id``, ``prefix``, ``status``,
+    ``expiration_days``, ``abort_multipart_upload_days`` (None if absent) and its ``raw`` XML."""
     root = parse(body)
     rules = []
     for node in root.findall("Rule"):

@@ -14,6 +14,9 @@ from oss_provider.client.models import Credentials
 
 @dataclass(frozen=True)
 class ConnectionSettings:
+    """What a connection says, checked once: endpoint, credentials, region, default bucket,
+    the client's timeouts and retries, and the transfer defaults from its extras."""
+
     endpoint: str
     credentials: Credentials = field(repr=False)
     region: str | None
@@ -28,6 +31,8 @@ class ConnectionSettings:
     transfer_defaults: dict[str, Any] = field(default_factory=dict)  # part_size, concurrency, ...
 
     def client_kwargs(self) -> dict[str, Any]:
+        """:class:`~oss_provider.client.api.OSSClient`'s keywords besides endpoint and
+        credentials."""
         return {
             "region": self.region,
             "signature_version": self.signature_version,

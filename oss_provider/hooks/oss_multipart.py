@@ -129,6 +129,8 @@ class OSSMultipartHook(BaseHook):
     # -- connection --------------------------------------------------------------------------
     @functools.cached_property
     def settings(self) -> ConnectionSettings:
+        """The connection, read once and cached; a missing or invalid one raises
+        AirflowFailException (no retry can fix it). The secret and STS token are masked."""
         try:
             conn = self.get_connection(self.oss_conn_id)
         except AirflowNotFoundException:
@@ -258,6 +260,9 @@ class OSSMultipartHook(BaseHook):
         data: bytes,
         bucket_name: str | None = None,
     ) -> UploadedPart:
+        """Wraps the client's ``upload_part``: one part from memory, verified by MD5 and CRC-64.
+        Client errors surface as OSSHookError (Airflow retries) or OSSPermanentError (fails at
+        once)."""
         bucket, key = self._target(key, bucket_name)
         return self.get_client().upload_part(bucket, key, upload_id, part_number, data)
 
@@ -272,6 +277,9 @@ class OSSMultipartHook(BaseHook):
         byte_range: tuple[int, int] | None = None,
         bucket_name: str | None = None,
     ) -> UploadedPart:
+        """Wraps the client's ``upload_part_copy``: a part copied server-side from
+        ``source_bucket``/``source_key`` (``byte_range`` inclusive; None: the whole object).
+        Errors surface as OSSHookError (retried) or OSSPermanentError (fails at once)."""
         bucket, key = self._target(key, bucket_name)
         return self.get_client().upload_part_copy(
             bucket, key, upload_id, part_number, source_bucket, source_key, byte_range=byte_range
@@ -286,6 +294,9 @@ class OSSMultipartHook(BaseHook):
         bucket_name: str | None = None,
         **options: Any,
     ) -> CompletedObject:
+        """Wraps the client's ``complete_multipart_upload`` (``options``: ``forbid_overwrite``,
+        ``complete_all``, ``headers``, ``initiated``); a lost answer is settled, never blindly
+        re-sent. Errors surface as OSSHookError (retried) or OSSPermanentError (InvalidPart ...)."""
         bucket, key = self._target(key, bucket_name)
         return self.get_client().complete_multipart_upload(bucket, key, upload_id, parts, **options)
 
@@ -320,6 +331,8 @@ class OSSMultipartHook(BaseHook):
         max_parts: int = 1000,
         part_number_marker: int = 0,
     ) -> PartsPage:
+        """Wraps the client's ``list_parts``: one page of parts after ``part_number_marker``.
+        NoSuchUpload surfaces as OSSPermanentError, a transient failure as OSSHookError."""
         bucket, key = self._target(key, bucket_name)
         return self.get_client().list_parts(
             bucket, key, upload_id, max_parts=max_parts, part_number_marker=part_number_marker
@@ -335,6 +348,8 @@ class OSSMultipartHook(BaseHook):
         page_size: int = 1000,
         part_number_marker: int = 0,
     ) -> Iterator[PartInfo]:
+        """Wraps the client's ``iter_parts``: every part, page by page. Errors surface while
+        iterating, as OSSHookError (retried) or OSSPermanentError (fails at once)."""
         bucket, key = self._target(key, bucket_name)
         yield from self.get_client().iter_parts(
             bucket, key, upload_id, page_size=page_size, part_number_marker=part_number_marker
@@ -351,6 +366,9 @@ class OSSMultipartHook(BaseHook):
         upload_id_marker: str | None = None,
         max_uploads: int = 1000,
     ) -> UploadsPage:
+        """Wraps the client's ``list_multipart_uploads``: one page of the bucket's in-progress
+        uploads (None: the connection's bucket). Errors surface as OSSHookError (retried) or
+        OSSPermanentError (fails at once)."""
         return self.get_client().list_multipart_uploads(
             self.get_bucket_name(bucket_name),
             prefix=prefix,
@@ -371,6 +389,8 @@ class OSSMultipartHook(BaseHook):
         upload_id_marker: str | None = None,
         page_size: int = 1000,
     ) -> Iterator[UploadInfo]:
+        """Wraps the client's ``iter_multipart_uploads``: every in-progress upload across pages.
+        Errors surface while iterating, as OSSHookError (retried) or OSSPermanentError."""
         yield from self.get_client().iter_multipart_uploads(
             self.get_bucket_name(bucket_name),
             prefix=prefix,

@@ -116,6 +116,7 @@ class TransferConfig:
         return replace(self, **{k: v for k, v in given.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
+        """Every setting by name (None kept), JSON-able: for XCom, logs and :meth:`build`."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 

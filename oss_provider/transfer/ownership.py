@@ -92,6 +92,8 @@ class Writer:
         }
 
     def etags(self) -> dict[int, str]:
+        """Part number -> the ETag (upper-case MD5) OSS lists for each record, so ListParts
+        tells the owner without reading the parts back."""
         return {n: hashlib.md5(body).hexdigest().upper() for n, body in self.records().items()}
 
 

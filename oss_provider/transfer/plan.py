@@ -35,10 +35,12 @@ class PartSpec:
     size: int
 
     def to_dict(self) -> dict[str, int]:
+        """The XCom dict a mapped part task receives: ``part_number``, ``offset``, ``size``."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | PartSpec) -> PartSpec:
+        """From the XCom dict (a PartSpec passes as is); ValueError naming the keys otherwise."""
         if isinstance(data, PartSpec):
             return data
         try:

@@ -41,10 +41,13 @@ class ProgressSnapshot:
 
     @property
     def done(self) -> int:
+        """Bytes accounted for: sent by this run plus kept from an earlier one."""
         return self.sent + self.kept
 
     @property
     def percent(self) -> float | None:
+        """``done`` as a percentage of ``total``, capped at 100; None when the total is unknown
+        or 0."""
         if not self.total:
             return None
         return min(100.0, 100.0 * self.done / self.total)
@@ -117,6 +120,7 @@ class TransferProgress:
         self._reported_parts = 0
 
     def snapshot(self) -> ProgressSnapshot:
+        """The counters now, without logging or calling back."""
         with self._lock:
             return self._snapshot_locked()
 

@@ -181,6 +181,8 @@ class LocalFileSource(Source):
         self._opened_fingerprint = self.fingerprint()
 
     def fingerprint(self) -> dict[str, Any]:
+        """Size, mtime (ns) and inode, read by path so a file replaced by rename counts as
+        changed; all None once the file is gone."""
         try:
             st = os.stat(self.path)  # by path: catches a file replaced by rename as well
         except FileNotFoundError:
@@ -188,6 +190,8 @@ class LocalFileSource(Source):
         return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
 
     def read(self, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` by ``pread`` (no shared position between threads);
+        SourceChangedError when the file shrank."""
         # One ``bytes`` object per part, read at its offset (threads never share a position);
         # the client sends it as is, so no second copy of the part exists.
         data = os.pread(self._fd, length, offset)
@@ -204,6 +208,7 @@ class LocalFileSource(Source):
         return data
 
     def close(self) -> None:
+        """Close the file descriptor; safe to call twice."""
         fd, self._fd = getattr(self, "_fd", -1), -1
         if fd >= 0:
             os.close(fd)
@@ -258,6 +263,8 @@ class FsspecSource(Source):
         return print_
 
     def fingerprint(self) -> dict[str, Any]:
+        """Size plus the first version field the filesystem reports (ETag, generation, mtime
+        ...), asked afresh: cached listings are invalidated first."""
         invalidate = getattr(self.fs, "invalidate_cache", None)
         if invalidate is not None:  # s3fs, gcsfs ... cache listings; ask the server again
             invalidate(self.path)
@@ -268,6 +275,8 @@ class FsspecSource(Source):
         return self._fingerprint_from(info)
 
     def read(self, offset: int, length: int) -> bytes:
+        """A ranged ``cat_file``; ValueError when the server ignores ranges (more bytes than
+        asked), SourceChangedError when fewer came."""
         if length == 0:
             return b""
         data = self.fs.cat_file(self.path, start=offset, end=offset + length)
@@ -309,6 +318,7 @@ class OSSObjectSource(Source):
         self._opened_fingerprint = {"size": self.size, "etag": self.etag}
 
     def fingerprint(self) -> dict[str, Any]:
+        """Size and ETag from a fresh HeadObject; both None once the object is gone."""
         try:
             info = self.client.head_object(self.bucket, self.key)
         except NoSuchKey:
@@ -316,6 +326,8 @@ class OSSObjectSource(Source):
         return {"size": info.size, "etag": info.etag}
 
     def read(self, offset: int, length: int) -> bytes:
+        """A ranged GET, for a caller that needs the bytes; the upload engine copies parts
+        server-side instead and never reads them."""
         if length == 0:
             return b""
         data = self.client.get_object(
@@ -377,6 +389,7 @@ class StreamSource(Source):
         self._position = 0
 
     def fingerprint(self) -> dict[str, Any]:
+        """Empty: a stream has no version to compare, so :meth:`check_unchanged` always passes."""
         return {}
 
     def read_next(self, length: int) -> bytes:
