@@ -24,10 +24,8 @@ KEY = "bad-input/object.bin"
 
 
 @pytest.fixture
-def source(tmp_path):
-    path = tmp_path / "source.bin"
-    path.write_bytes(os.urandom(2 * P + 1))
-    return str(path)
+def source(make_source):
+    return make_source(2 * P + 1)[0]
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
@@ -17,24 +15,15 @@ KEY = "dag/example.bin"
 
 
 @pytest.fixture(scope="module")
-def dag(airflow_db):
-    from conftest import ROOT
-
-    from oss_provider._compat import dag_bag, register_dags
-    from oss_provider.hooks import oss_multipart  # noqa: F401 - import before parsing
-
-    bag = dag_bag(str(ROOT / "dags" / "example_oss_multipart_upload.py"))
-    assert not bag.import_errors
-    register_dags(bag)  # its AssetAlias, as the DAG processor records it
-    return bag.get_dag("example_oss_multipart_upload")
+def dag(airflow_db, example_dag):
+    return example_dag(
+        "example_oss_multipart_upload.py", "example_oss_multipart_upload", register=True
+    )
 
 
 @pytest.fixture
-def source(tmp_path):
-    data = random.Random(21).randbytes(9 * P + 5)
-    path = tmp_path / "source.bin"
-    path.write_bytes(data)
-    return str(path), data
+def source(make_source):
+    return make_source(9 * P + 5, seed=21)
 
 
 def _conf(path, **extra):

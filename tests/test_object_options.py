@@ -21,11 +21,8 @@ BUCKET = "test-bucket"
 
 
 @pytest.fixture
-def source(tmp_path):
-    data = os.urandom(3 * P + 17)
-    path = tmp_path / "source.bin"
-    path.write_bytes(data)
-    return str(path), data
+def source(make_source):
+    return make_source(3 * P + 17)
 
 
 def _head(client, key) -> dict[str, str]:

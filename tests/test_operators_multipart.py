@@ -4,7 +4,6 @@ and each step against the emulator over real HTTP (connection from ``oss_conn_en
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
@@ -79,11 +78,8 @@ def test_upload_parts_maps_over_batches():
 
 
 @pytest.fixture
-def source(tmp_path):
-    data = random.Random(11).randbytes(7 * P + 99)
-    path = tmp_path / "source.bin"
-    path.write_bytes(data)
-    return str(path), data
+def source(make_source):
+    return make_source(7 * P + 99, seed=11)
 
 
 def test_plan_of_10000_parts_fits_max_map_length(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import pathlib
 import random
 
 import pytest
@@ -23,11 +24,9 @@ def _data(n: int, seed: int = 1) -> bytes:
 
 
 @pytest.fixture
-def source_file(tmp_path):
-    data = _data(5 * P + 1234)
-    path = tmp_path / "source.bin"
-    path.write_bytes(data)
-    return path, data
+def source_file(make_source):
+    path, data = make_source(5 * P + 1234, seed=1)
+    return pathlib.Path(path), data
 
 
 def _uploads(client, bucket, key):

@@ -11,15 +11,8 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def dag():
-    from conftest import ROOT
-
-    from oss_provider._compat import dag_bag
-    from oss_provider.hooks import oss_multipart  # noqa: F401 - import before parsing
-
-    bag = dag_bag(str(ROOT / "dags" / "example_oss_upload_directory.py"))
-    assert not bag.import_errors
-    return bag.get_dag("example_oss_upload_directory")
+def dag(example_dag):
+    return example_dag("example_oss_upload_directory.py", "example_oss_upload_directory")
 
 
 def _states(run):
