@@ -149,3 +149,44 @@ def test_triggers_do_not_import_sensors_or_operators():
         if bad:
             offenders[name] = bad
     assert offenders == {}
+
+
+@pytest.mark.parametrize(
+    ("old", "name"),
+    [
+        ("oss_provider.client.transfer", "upload"),
+        ("oss_provider.client.transfer", "upload_part_batch"),
+        ("oss_provider.client.files", "upload_files"),
+        ("oss_provider.client.cleanup", "abort_stale_uploads"),
+        ("oss_provider.client.errors", "is_retryable"),
+        ("oss_provider.client.plan", "plan_batches"),
+        ("oss_provider.client.sources", "open_source"),
+        ("oss_provider.sensors.object_wait", "ObjectWait"),
+    ],
+)
+def test_import_paths_the_docs_named_before_the_move_still_work(old, name):
+    """A DAG written against an old path gets the very same object (a warning says where it
+    moved), so isinstance checks and patches agree with the new path."""
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = importlib.import_module(old)
+    value = getattr(module, name)
+    assert value.__module__.startswith("oss_provider.")
+    home = importlib.import_module(value.__module__)
+    assert getattr(home, name) is value
+
+
+def test_an_old_path_warns_where_the_module_went():
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+        "try:\n    import oss_provider.client.transfer\nexcept DeprecationWarning as w:\n"
+        "    print(w)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "moved to oss_provider.transfer.upload" in out.stdout
