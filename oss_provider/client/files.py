@@ -2,14 +2,25 @@
 
 One shared bound, ``concurrency``, covers every file and every part: a slot of one semaphore is
 taken before a small file or a part is read and given back when its request is answered, so at
-most ``concurrency`` bodies are in memory and in flight together (memory <= concurrency x part
-size, because a single-PUT file is smaller than the multipart threshold, itself at most a part).
-Small files go up in one verified PUT (one request each); files at or above the threshold go
-through :func:`oss_provider.client.transfer.upload` (parallel parts, resumable by owner), whose
-parts take slots of the same semaphore.
+most ``concurrency`` bodies are in flight together. A local file's body is never held whole: a
+part, or a single-PUT file above 1 MiB, is hashed by reading its range and streamed from the file
+while it is sent (:class:`~oss_provider.client.bodies.RangeBody`), so memory stays flat whatever
+the concurrency and the file sizes (a smaller file, or a remote one, is read into one buffer of at
+most the threshold). Small files go up in one verified PUT (one request each); files at or above
+the threshold go through :func:`oss_provider.client.transfer.upload` (parallel parts, resumable by
+owner), whose parts take slots of the same semaphore.
 
-``skip_unchanged`` lists the destination prefix once (one request per 1,000 objects) and skips a
-file whose object is unchanged, by one of two rules (``compare``):
+Memory does not grow with the number of files either. The files are walked in key order
+(:func:`~oss_provider.client.fileset.stream_files`: no list of the tree), once to count them (a
+``stat`` per file, for the progress totals) and once to upload them; a file is handed to the
+threads through a bounded window (a few per thread), never queued for the whole set; the report
+keeps counts and at most ``max_rows`` rows.
+
+``skip_unchanged`` compares each file with the destination listing, read page by page (1,000
+objects per request) alongside the walk: both are in key order (OSS lists keys in byte order), so
+the two are merged like sorted lists and one page is held at a time; a page is fetched only when
+the walk gets past the previous one. A file is skipped when its object is unchanged, by one of two
+rules (``compare``):
 
 - ``"checksum"`` (default): the same size and content. For an object stored by one PUT its ETag
   is the MD5 of its bytes, compared with the local file's MD5 (no request); for a multipart
@@ -24,10 +35,14 @@ file whose object is unchanged, by one of two rules (``compare``):
   ``source-mtime`` (seconds since the epoch), for anyone who wants to compare exactly.
 
 A remote source is skipped when its own ETag is a plain MD5 equal to the object's; otherwise it is
-sent again (either rule).
+sent again (either rule). Big files with an upload in progress (a killed worker's, to resume) are
+found the same way, merging the listing of in-progress uploads page by page.
+
+Progress: a line at least every ``progress_interval`` seconds (5 by default), from a heartbeat
+while nothing finishes too: files and bytes done of the totals, the rate and an ETA.
 
 Failures are per file: the others go on, and the run raises :class:`FilesUploadError` at the end
-naming every failed file. Nothing is left half-uploaded: a PUT is atomic, and a multipart upload
+naming the failed files. Nothing is left half-uploaded: a PUT is atomic, and a multipart upload
 that fails is aborted (``abort_on_failure``); only a worker killed mid-file leaves an upload,
 which the retry of the same owner resumes (parts with matching size and CRC-64 are kept).
 
@@ -36,22 +51,16 @@ No Airflow import here; :class:`~oss_provider.hooks.oss_multipart.OSSMultipartHo
 
 from __future__ import annotations
 
-import fnmatch
-import glob
 import hashlib
-import heapq
 import logging
 import math
 import mimetypes
-import os
-import posixpath
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any, Self
 
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import (
@@ -60,15 +69,24 @@ from oss_provider.client.errors import (
     OSSClientError,
     is_retryable,
 )
+from oss_provider.client.fileset import (
+    FileEntry,
+    FileSet,
+    FileStream,
+    list_files,
+    plan_file_batches,
+    select,
+    stream_files,
+)
 from oss_provider.client.memory import release_large_buffers
-from oss_provider.client.plan import DEFAULT_PART_SIZE, MAX_BATCHES, validate_concurrency
+from oss_provider.client.plan import DEFAULT_PART_SIZE, validate_concurrency
 from oss_provider.client.progress import (
     DEFAULT_LOG_INTERVAL,
     TransferProgress,
     format_bytes,
     format_duration,
 )
-from oss_provider.client.sources import FsspecSource, LocalFileSource, Source, safe_url
+from oss_provider.client.single_put import put_source
 from oss_provider.client.validation import validate_bucket_name, validate_key
 
 if TYPE_CHECKING:
@@ -78,12 +96,10 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 MAX_REPORT_ROWS = 100
-_GLOB_CHARS = "*?["
 _READ_BLOCK = 1 * MiB  # hashing reads: as fast as 4 MiB blocks, and one buffer per thread
 _MAX_BIG_AT_ONCE = 16  # big files in progress together (threads: this x part threads per file)
 _CHECK_THREADS = 4  # hash small files to compare with stored ETags: enough to keep the cores busy
-_BATCH_BYTES = 256 * MiB  # default plan: one mapped task per ~256 MiB ...
-_BATCH_FILES = 2000  # ... or per 2,000 files, whichever asks for more tasks
+_FAILED_KEPT = 20  # failed rows kept for the error message even when max_rows is smaller
 
 
 class FilesUploadError(OSSClientError):
@@ -93,215 +109,11 @@ class FilesUploadError(OSSClientError):
         super().__init__(message)
         self.report = report
         # a later try may succeed when any failure was transient (5xx, timeouts, a reset)
-        self.retryable = any(r.get("retryable") for r in report.failed)
-
-
-# --------------------------------------------------------------------------- listing
+        self.retryable = report.retryable
 
 
 COMPARE_MODES = ("checksum", "size_mtime")
 MTIME_KEY = "source-mtime"  # user metadata: the file's mtime when it was written (size_mtime)
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of the set: ``rel`` (POSIX path under the source root, the key's suffix)."""
-
-    rel: str
-    size: int
-    path: str  # local path, or the path inside ``FileSet.fs``
-    etag: str | None = None  # a remote source's ETag, when its filesystem says
-    mtime: float | None = None  # a local file's modification time (``compare="size_mtime"``)
-
-
-@dataclass
-class FileSet:
-    description: str
-    entries: list[FileEntry]
-    fs: Any = None  # None: local files
-    protocol: str = "file"
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(e.size for e in self.entries)
-
-    def open(self, entry: FileEntry, client: OSSClient | None = None) -> Source:
-        if self.fs is None:
-            return LocalFileSource(entry.path)
-        return FsspecSource(f"{self.protocol}://{entry.path}", fs=self.fs, path=entry.path)
-
-
-def _as_patterns(name: str, value: str | Iterable[str] | None) -> list[str]:
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else list(value)
-    for item in items:
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(f"{name} must be glob patterns (strings), got {value!r}")
-    return [i.strip() for i in items]
-
-
-def _match(rel: str, pattern: str) -> bool:
-    """A pattern with a ``/`` matches the relative path, one without it the file name
-    (``*.csv`` anywhere, ``2026/*.csv`` under 2026/); ``*`` crosses ``/`` as in fnmatch."""
-    return fnmatch.fnmatchcase(rel if "/" in pattern else posixpath.basename(rel), pattern)
-
-
-def select(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    """True when ``rel`` matches an include pattern (or there are none) and no exclude one."""
-    if include and not any(_match(rel, p) for p in include):
-        return False
-    return not any(_match(rel, p) for p in exclude)
-
-
-def _glob_root(pattern: str, sep: str = "/") -> str:
-    """The directory part of a glob before its first wildcard."""
-    head = pattern[: min(pattern.find(c) for c in _GLOB_CHARS if c in pattern)]
-    return head[: head.rfind(sep) + 1] if sep in head else ""
-
-
-def _local_entries(source: str) -> tuple[str, list[FileEntry]]:
-    source = os.path.expanduser(source)
-    if any(c in source for c in _GLOB_CHARS):
-        root = _glob_root(source, os.sep) or "." + os.sep
-        paths = sorted(glob.glob(source, recursive=True))
-    elif os.path.isdir(source):
-        root = source.rstrip(os.sep) + os.sep
-        paths = []
-        for dirpath, dirnames, filenames in os.walk(source):
-            dirnames.sort()
-            paths.extend(os.path.join(dirpath, f) for f in sorted(filenames))
-    elif os.path.isfile(source):
-        root, paths = os.path.dirname(source) + os.sep, [source]
-    else:
-        raise FileNotFoundError(
-            f"source {source!r} is no directory, file or glob that exists on this worker"
-        )
-    entries = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:  # a dangling symlink or a file removed meanwhile
-            continue
-        if not os.path.isfile(path):
-            continue
-        rel = os.path.relpath(path, root).replace(os.sep, "/")
-        entries.append(FileEntry(rel, st.st_size, path, mtime=st.st_mtime))
-    return root, entries
-
-
-def _remote_entries(fs: Any, path: str) -> tuple[str, list[FileEntry]]:
-    if any(c in path for c in _GLOB_CHARS):
-        root = _glob_root(path)
-        found = fs.glob(path, detail=True)
-    else:
-        info = fs.info(path)
-        if info.get("type") != "directory":
-            root, found = posixpath.dirname(path.rstrip("/")) + "/", {info["name"]: info}
-        else:
-            root = path.rstrip("/") + "/"
-            found = fs.find(path, detail=True)
-    entries = []
-    for name, info in sorted(found.items()):
-        if info.get("type") == "directory" or info.get("size") is None:
-            continue
-        rel = name[len(root) :] if name.startswith(root) else posixpath.basename(name)
-        etag = info.get("ETag") or info.get("etag")
-        etag = str(etag).strip('"') if etag else None
-        entries.append(FileEntry(rel.lstrip("/"), int(info["size"]), name, etag))
-    return root, entries
-
-
-def list_files(
-    source: Any,
-    *,
-    include: str | Iterable[str] | None = None,
-    exclude: str | Iterable[str] | None = None,
-    files: Iterable[str] | None = None,
-) -> FileSet:
-    """The files of ``source`` (a directory, a file, a glob such as ``data/**/*.parquet``, an
-    fsspec URL or prefix, or an ``ObjectStoragePath``), filtered by ``include`` / ``exclude``
-    globs and, when given, restricted to the relative paths ``files`` (a plan batch)."""
-    inc, exc = _as_patterns("include", include), _as_patterns("exclude", exclude)
-    fs = None
-    protocol = "file"
-    if hasattr(source, "fs") and hasattr(source, "path"):  # ObjectStoragePath / UPath
-        protocol = getattr(source, "protocol", "") or "file"
-        if protocol in ("file", "local"):
-            source, protocol = str(source.path), "file"
-        else:
-            fs, path = source.fs, str(source.path)
-    elif isinstance(source, os.PathLike):
-        source = os.fspath(source)
-    if fs is None and isinstance(source, str) and "://" in source:
-        if source.startswith("file://"):
-            source = unquote(urlsplit(source).path)  # file:///data/my%20dir -> /data/my dir
-        else:
-            from fsspec.core import url_to_fs
-
-            fs, path = url_to_fs(source)
-            proto = fs.protocol
-            protocol = proto[0] if isinstance(proto, tuple) else proto
-    if fs is None and not isinstance(source, str):
-        raise TypeError(
-            f"source must be a directory, glob, fsspec URL or ObjectStoragePath, got "
-            f"{type(source).__name__}"
-        )
-    if fs is None:
-        root, entries = _local_entries(source)
-        description = source
-    else:
-        root, entries = _remote_entries(fs, path)
-        description = safe_url(f"{protocol}://{path}")
-    entries = [e for e in entries if select(e.rel, inc, exc)]
-    if files is not None:
-        wanted = set(files)
-        entries = [e for e in entries if e.rel in wanted]
-        missing = wanted - {e.rel for e in entries}
-        if missing:
-            raise FileNotFoundError(
-                f"{len(missing)} planned file(s) no longer exist under {description}: "
-                + ", ".join(sorted(missing)[:10])
-            )
-    log.debug("Listed %d files under %s (root %s)", len(entries), description, root)
-    return FileSet(description, entries, fs, protocol)
-
-
-# --------------------------------------------------------------------------- planning
-
-
-def plan_file_batches(
-    entries: Sequence[FileEntry], *, batches: int | None = None, max_batches: int = MAX_BATCHES
-) -> list[dict[str, Any]]:
-    """Split files into at most ``max_batches`` batches balanced by bytes (largest file first
-    into the lightest batch); each ``{"batch", "files", "count", "bytes"}``."""
-    if not 1 <= max_batches:
-        raise ValueError(f"max_batches must be >= 1, got {max_batches!r}")
-    if not entries:
-        return []
-    total = sum(e.size for e in entries)
-    if batches is None:
-        batches = max(math.ceil(total / _BATCH_BYTES), math.ceil(len(entries) / _BATCH_FILES))
-    if batches < 1:
-        raise ValueError(f"batches must be >= 1, got {batches!r}")
-    n = max(1, min(batches, max_batches, len(entries)))
-    heap = [(0, 0, i) for i in range(n)]  # (bytes, files, batch)
-    chosen: list[list[FileEntry]] = [[] for _ in range(n)]
-    for entry in sorted(entries, key=lambda e: (-e.size, e.rel)):
-        size, count, i = heapq.heappop(heap)
-        chosen[i].append(entry)
-        heapq.heappush(heap, (size + entry.size, count + 1, i))
-    out = []
-    for i, group in enumerate(g for g in chosen if g):
-        out.append(
-            {
-                "batch": i,
-                "files": sorted(e.rel for e in group),
-                "count": len(group),
-                "bytes": sum(e.size for e in group),
-            }
-        )
-    return out
 
 
 # --------------------------------------------------------------------------- progress
@@ -309,9 +121,11 @@ def plan_file_batches(
 
 class SetProgress:
     """Files and bytes across the set, one log line at most every ``interval`` seconds:
-    ``files 120/2000 (3 skipped, 1 failed), 312.0 MiB of 2.0 GiB (15.2%), 48.1 MiB/s, ETA ..``.
-    Bytes count when the server acknowledged them (a part of a big file, a whole small file),
-    never twice; skipped files count as done but not in the rate."""
+    ``files 120/2000 (3 skipped, 1 failed), 312.0 MiB of 2.0 GiB (15.2%), 48.1 MiB/s,
+    20.5 files/s, ETA ..``. Bytes count when the server acknowledged them (a part of a big file,
+    a whole small file), never twice; skipped files count as done but not in the byte rate. The
+    ETA is the longer of what is left at the byte rate and at the file rate. :meth:`tick` (a
+    heartbeat) logs a due line while nothing finishes."""
 
     def __init__(
         self,
@@ -348,6 +162,10 @@ class SetProgress:
 
         self._update(change)
 
+    def tick(self) -> None:
+        """Log a line if one is due (the heartbeat: progress shows while nothing finishes)."""
+        self._update(lambda: None)
+
     def _update(self, change: Callable[[], None]) -> None:
         with self._lock:
             change()
@@ -362,8 +180,15 @@ class SetProgress:
     def _line(self, now: float) -> str:
         elapsed = max(now - self._start, 1e-9)
         rate = self.sent / elapsed
+        file_rate = self.done / elapsed
         left = self.total - self.sent - self.skipped_bytes
-        eta = 0.0 if left <= 0 else (left / rate if rate > 0 else None)
+        files_left = self.files - self.done
+        etas = []
+        if left > 0 and rate > 0:
+            etas.append(left / rate)
+        if files_left > 0 and file_rate > 0:
+            etas.append(files_left / file_rate)
+        eta = max(etas) if etas else (0.0 if left <= 0 and files_left <= 0 else None)
         pct = 100.0 * (self.sent + self.skipped_bytes) / self.total if self.total else 100.0
         extra = (
             f" ({self.skipped} skipped, {self.failed} failed)"
@@ -373,7 +198,7 @@ class SetProgress:
         return (
             f"files {self.done}/{self.files}{extra}, {format_bytes(self.sent + self.skipped_bytes)}"
             f" of {format_bytes(self.total)} ({min(pct, 100.0):.1f}%), "
-            f"{rate / MiB:.1f} MiB/s, ETA {format_duration(eta)}"
+            f"{rate / MiB:.1f} MiB/s, {file_rate:.1f} files/s, ETA {format_duration(eta)}"
         )
 
     def finish(self) -> str:
@@ -381,6 +206,34 @@ class SetProgress:
             line = self._line(self._clock())
         self.logger.info("%s", line)
         return line
+
+
+class _Heartbeat:
+    """Calls ``progress.tick`` every ``interval`` seconds until stopped (a daemon thread)."""
+
+    def __init__(self, progress: SetProgress, interval: float) -> None:
+        self._progress = progress
+        self._interval = max(float(interval), 0.5)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if 0 < interval < math.inf:
+            self._thread = threading.Thread(
+                target=self._run, name="oss-files-progress", daemon=True
+            )
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._progress.tick()
+
+    def __enter__(self) -> Self:
+        if self._thread is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class _FileTracker(TransferProgress):
@@ -401,48 +254,100 @@ class _FileTracker(TransferProgress):
 # --------------------------------------------------------------------------- report
 
 
+_ACTIONS = ("uploaded", "skipped", "exists", "failed")
+_RANK = {"failed": 0, "uploaded": 1, "exists": 2, "skipped": 3}
+
+
+def _ranked(row: dict[str, Any]) -> tuple[int, str]:
+    return _RANK[row["action"]], row["key"]
+
+
 @dataclass
 class FilesReport:
-    """What happened to every file; :meth:`to_dict` is the compact, capped XCom shape."""
+    """What happened to the files: complete counts and byte sums per action, and at most
+    ``max_rows`` rows (failures first, then what was sent, then the rest, each by key; at least
+    20 failures are kept for the error message). Memory stays flat however many files there are.
+    :meth:`to_dict` is the compact XCom shape."""
 
     bucket: str
     prefix: str
     source: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     max_rows: int = MAX_REPORT_ROWS
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_ACTIONS, 0))
+    sizes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_ACTIONS, 0))
+    retryable: bool = False  # some failure was transient: a later try may succeed
+    _kept: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def _of(self, action: str) -> list[dict[str, Any]]:
-        return [r for r in self.rows if r["action"] == action]
+    def __getstate__(self) -> dict[str, Any]:  # picklable (an exception carries it)
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def _cap(self) -> int:
+        return max(self.max_rows, _FAILED_KEPT)
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Count one file's row (thread-safe); keep it if it ranks among the first rows."""
+        with self._lock:
+            action = row["action"]
+            self.counts[action] += 1
+            self.sizes[action] += row["size"]
+            if action == "failed" and row.get("retryable"):
+                self.retryable = True
+            self._kept.append(row)
+            if len(self._kept) > 2 * self._cap:  # amortised: sort and cut once per cap rows
+                self._kept = self._first()
+
+    def _first(self) -> list[dict[str, Any]]:
+        return sorted(self._kept, key=_ranked)[: self._cap]
+
+    @property
+    def files(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows kept, by key: every file's when there are at most ``max_rows``."""
+        with self._lock:
+            return sorted(self._first()[: self.max_rows], key=lambda r: r["key"])
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return self._of("failed")
+        """The failed rows kept (at least the first 20 by key), by key."""
+        with self._lock:
+            return [r for r in self._first() if _is_failed(r)]
 
     def to_dict(self) -> dict[str, Any]:
-        counts = {a: 0 for a in ("uploaded", "skipped", "exists", "failed")}
-        sizes = dict.fromkeys(counts, 0)
-        for r in self.rows:
-            counts[r["action"]] += 1
-            sizes[r["action"]] += r["size"]
-        # failures first, then what was sent, then the rest; at most max_rows rows
-        order = {"failed": 0, "uploaded": 1, "exists": 2, "skipped": 3}
-        rows = sorted(self.rows, key=lambda r: (order[r["action"]], r["key"]))
+        with self._lock:
+            rows = self._first()[: self.max_rows]
+            counts, sizes = dict(self.counts), dict(self.sizes)
+        files = sum(counts.values())
         sent = sizes["uploaded"]
         return {
             "bucket": self.bucket,
             "prefix": self.prefix,
             "source": self.source,
-            "files": len(self.rows),
-            **{k: v for k, v in counts.items()},
+            "files": files,
+            **counts,
             "bytes": sum(sizes.values()),
             "bytes_uploaded": sent,
             "bytes_skipped": sizes["skipped"],
             "seconds": round(self.seconds, 3),
             "mib_per_s": round(sent / MiB / self.seconds, 2) if self.seconds else 0.0,
-            "rows": rows[: self.max_rows],
-            "rows_omitted": max(0, len(rows) - self.max_rows),
+            "rows": rows,
+            "rows_omitted": files - len(rows),
         }
+
+
+def _is_failed(row: dict[str, Any]) -> bool:
+    return row["action"] == "failed"
 
 
 # --------------------------------------------------------------------------- checks
@@ -453,7 +358,7 @@ _digest_buffers = threading.local()
 
 def _local_digest(path: str, want_md5: bool) -> tuple[str | None, int | None]:
     """The MD5 (upper-case hex) of a file when ``want_md5`` (a single-PUT object's ETag is its
-    MD5), else its CRC-64; read into one reused 4 MiB buffer (no allocation per block)."""
+    MD5), else its CRC-64; read into one reused 1 MiB buffer (no allocation per block)."""
     md5 = hashlib.md5() if want_md5 else None
     crc = 0
     buffer = getattr(_digest_buffers, "buffer", None)
@@ -470,13 +375,6 @@ def _local_digest(path: str, want_md5: bool) -> tuple[str | None, int | None]:
     return (md5.hexdigest().upper(), None) if md5 is not None else (None, crc)
 
 
-def _keys_in_progress(client: OSSClient, bucket: str, prefix: str) -> set[str]:
-    """Keys under ``prefix`` with an in-progress multipart upload, from one listing: a big file
-    whose key has none has nothing to resume and skips its own lookup (a round trip per file).
-    An upload this writer left behind was started before this run, so the listing holds it."""
-    return {u.key for u in client.iter_multipart_uploads(bucket, prefix=prefix or None)}
-
-
 def _plain_md5(etag: str | None) -> str | None:
     """An ETag that is the MD5 of the bytes (an object stored by one PUT), upper-case."""
     if not etag:
@@ -485,7 +383,107 @@ def _plain_md5(etag: str | None) -> str | None:
     return etag if len(etag) == 32 and all(c in "0123456789ABCDEF" for c in etag) else None
 
 
+_MORE = object()  # _SortedLookup: the key is past the page held
+
+
+class _SortedLookup:
+    """Answers "is ``key`` listed?" for keys asked in ascending order, from a listing in key
+    order read one page at a time: a page is fetched only when a key goes past the previous
+    one, and the previous page is dropped before the next is fetched (a merge of two sorted
+    lists, one page held)."""
+
+    def __init__(self, pages: Iterator[list[Any]], key_of: Callable[[Any], str], what: str) -> None:
+        self._pages = pages
+        self._key_of = key_of
+        self._what = what
+        self._page: list[Any] = []
+        self._i = 0
+        self._last = ""
+        self._ended = False
+        self.pages = 0
+
+    def find(self, key: str) -> Any | None:
+        while True:
+            found = self._scan(key)
+            if found is not _MORE or self._ended:
+                return None if found is _MORE else found
+            self._next_page()
+
+    def _scan(self, key: str) -> Any:
+        page, key_of, i = self._page, self._key_of, self._i
+        while i < len(page):
+            listed = key_of(page[i])
+            if listed >= key:
+                self._i = i
+                return page[i] if listed == key else None
+            i += 1
+        self._i = i
+        return _MORE
+
+    def _next_page(self) -> None:
+        self._page, self._i = [], 0  # the previous page goes before the next one arrives
+        page = next(self._pages, None)
+        if page is None:
+            self._ended = True
+            return
+        self.pages += 1
+        if page and self._key_of(page[0]) < self._last:
+            log.warning(
+                "The %s listing is not in key order (%r after %r); unchanged files may be sent "
+                "again", self._what, self._key_of(page[0]), self._last,
+            )  # fmt: skip
+        if page:
+            self._last = self._key_of(page[-1])
+        self._page = page
+
+
+def _object_pages(client: OSSClient, bucket: str, prefix: str) -> Iterator[list[dict[str, Any]]]:
+    """The objects under ``prefix``, one ListObjectsV2 page (1,000) at a time; a page is let go
+    before the next request (``iter_objects_pages`` would hold it while fetching the next)."""
+    token: str | None = None
+    while True:
+        page = client.list_objects_page(bucket, prefix=prefix, continuation_token=token)
+        previous, token, objects = token, page.next_token, page.objects
+        del page
+        yield objects
+        del objects
+        if not token:
+            return
+        if token == previous:
+            raise OSSClientError(
+                f"ListObjectsV2 of bucket {bucket!r} repeated continuation token; stopping"
+            )
+
+
 # --------------------------------------------------------------------------- upload
+
+
+@dataclass
+class _Totals:
+    files: int = 0
+    bytes: int = 0
+    big: int = 0
+
+
+def _count(fileset: FileSet, prefix: str, threshold: int, interval: float) -> _Totals:
+    """The counting pass: files, bytes and big files (a ``stat`` each, nothing kept); every key
+    is validated before any request. Logs a line every ``interval`` seconds on a long walk."""
+    totals = _Totals()
+    started = last = time.monotonic()
+    for entry in fileset.entries:
+        validate_key(prefix + entry.rel)
+        totals.files += 1
+        totals.bytes += entry.size
+        totals.big += entry.size >= threshold
+        if not totals.files % 1024:
+            now = time.monotonic()
+            if now - last >= interval:
+                last = now
+                log.info(
+                    "Counting the files of %s: %d so far (%s), %.0f s",
+                    fileset.description, totals.files, format_bytes(totals.bytes), now - started,
+                )  # fmt: skip
+    return totals
 
 
 def upload_files(
@@ -519,19 +517,22 @@ def upload_files(
         -> ``exports/2026-01-01/part-0.parquet``); empty: the bucket's root.
     :param include: glob(s) a file must match (a pattern without ``/`` matches the file name).
     :param exclude: glob(s) that leave a file out.
-    :param files: only these relative paths (one batch of :func:`plan_file_batches`).
+    :param files: only these relative paths (one batch of :func:`plan_file_batches`); each is
+        looked at directly (no walk of the tree); a missing one raises ``FileNotFoundError``.
     :param skip_unchanged: leave out files whose object is unchanged (see ``compare``).
     :param compare: how "unchanged" is decided: ``"checksum"`` (default: size and MD5 / CRC-64,
         reads the file) or ``"size_mtime"`` (size and the listing's Last-Modified against the
         file's mtime: no read, no request; misses a same-size rewrite with an older mtime).
     :param forbid_overwrite: never replace an object: a file whose key exists is reported as
         ``exists`` and not sent (OSS refuses the write too, ``x-oss-forbid-overwrite``).
-    :param concurrency: requests (and bodies in memory) in flight across all files and parts;
-        default 8. Memory <= concurrency x part size.
+    :param concurrency: requests in flight across all files and parts; default 8.
     :param multipart_threshold: files below it go up in one PUT; default the part size (8 MiB);
         at most the part size, so one slot never holds more than a part.
     :param owner: writer identity for big files (each file's owner is ``owner:relative path``);
         a retry with the same owner resumes a big file a killed worker left behind.
+    :param progress_interval: seconds between progress lines (a line at least this often).
+    :param max_rows: per-file rows kept in the report (failures first); counts stay complete.
+    :param file_set: the files, already listed (:func:`list_files` or :func:`stream_files`).
     :returns: the report; raises :class:`FilesUploadError` (carrying it) if any file failed.
     """
     validate_bucket_name(bucket)
@@ -554,55 +555,84 @@ def upload_files(
     prefix = prefix or ""
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    fileset = file_set or list_files(source, include=include, exclude=exclude, files=files)
+    fileset = file_set or stream_files(source, include=include, exclude=exclude, files=files)
+    totals = _count(fileset, prefix, threshold, progress_interval)
     report = FilesReport(bucket, prefix, fileset.description, max_rows=max_rows)
-    for entry in fileset.entries:
-        validate_key(prefix + entry.rel)
     started = time.monotonic()
-    existing: dict[str, dict[str, Any]] = {}
-    if (skip_unchanged or forbid_overwrite) and fileset.entries:
-        existing = {o["key"]: o for o in client.list_objects(bucket, prefix=prefix or None)}
-    progress = SetProgress(len(fileset.entries), fileset.total_bytes, interval=progress_interval)
+    progress = SetProgress(totals.files, totals.bytes, interval=progress_interval)
     log.info(
         "Uploading %d files (%s) from %s to oss://%s/%s: %d requests at a time, one PUT below "
-        "%s, parts of %s above%s",
-        len(fileset.entries), format_bytes(fileset.total_bytes), fileset.description, bucket,
-        prefix, concurrency, format_bytes(threshold), format_bytes(part),
-        f"; {len(existing)} objects already under the prefix" if existing else "",
+        "%s, parts of %s above",
+        totals.files, format_bytes(totals.bytes), fileset.description, bucket, prefix,
+        concurrency, format_bytes(threshold), format_bytes(part),
     )  # fmt: skip
-    big = [e for e in fileset.entries if e.size >= threshold]
-    small = [e for e in fileset.entries if e.size < threshold]
-    in_progress = _keys_in_progress(client, bucket, prefix) if resume and big else set()
-    release_large_buffers()  # small files' bodies too (see client.memory)
-    job = _Job(
-        client, bucket, prefix, fileset, existing, progress,
-        skip_unchanged=skip_unchanged, compare=compare, forbid_overwrite=forbid_overwrite,
-        limiter=threading.BoundedSemaphore(concurrency),
-        part_size=part_size, threshold=threshold, in_progress=in_progress,
-        part_threads=max(2, concurrency // max(1, min(len(big), 4))),
-        owner=owner,
-        options={"content_type": content_type, "metadata": metadata, **(initiate_kwargs or {})},
-        content_md5=content_md5,
-    )  # fmt: skip
-    rows: list[dict[str, Any]] = []
-    # Big files start first (their parts fill the slots), small files fill the gaps. Up to one
-    # big file per slot runs at once: each spends round trips (Initiate, records, Complete)
-    # holding no slot, and the shared limiter, not the thread count, bounds requests and memory.
-    # Part threads per big file: one per slot for a lone file, a quarter of the slots when 4+ run.
-    big_at_once = max(1, min(concurrency, len(big), _MAX_BIG_AT_ONCE))
+    objects = uploads = None
+    if skip_unchanged or forbid_overwrite:
+        objects = _SortedLookup(
+            _object_pages(client, bucket, prefix),
+            lambda o: o["key"], "object",
+        )  # fmt: skip
+    if resume and totals.big:
+        # a big file whose key has no upload in progress has nothing to resume and skips its
+        # own lookup (a round trip per file); an upload this writer left behind was started
+        # before this run, so the listing holds it
+        uploads = _SortedLookup(
+            (p.uploads for p in client.iter_multipart_upload_pages(bucket, prefix=prefix or None)),
+            lambda u: u.key, "multipart upload",
+        )  # fmt: skip
+    release_large_buffers()  # small files' bodies too (see transfer.memory)
+    # Files go up in key order (the order of the listings they are merged with). Up to one big
+    # file per slot runs at once: each spends round trips (Initiate, records, Complete) holding
+    # no slot, and the shared limiter, not the thread count, bounds requests and memory. Part
+    # threads per big file: one per slot for a lone file, a quarter of the slots when 4+ run.
+    big_at_once = max(1, min(concurrency, totals.big, _MAX_BIG_AT_ONCE))
+    check_threads = min(concurrency, _CHECK_THREADS)
+    # files handed to the threads and not finished: enough to keep every thread busy, few
+    # enough that nothing grows with the set
+    window = threading.BoundedSemaphore(2 * concurrency + check_threads + big_at_once)
+    stopped: BaseException | None = None
     with (
+        _Heartbeat(progress, progress_interval),
         ThreadPoolExecutor(big_at_once, thread_name_prefix="oss-file") as bp,
         ThreadPoolExecutor(concurrency, thread_name_prefix="oss-put") as sp,
-        ThreadPoolExecutor(min(concurrency, _CHECK_THREADS), thread_name_prefix="oss-check") as cp,
+        ThreadPoolExecutor(check_threads, thread_name_prefix="oss-check") as cp,
     ):
-        futures = [bp.submit(job.one, e) for e in big]
-        for e in small:  # small files with an object at their key are checked on their own threads
-            checking = prefix + e.rel in existing
-            futures.append(cp.submit(job.check_first, e, sp) if checking else sp.submit(job.one, e))
-        for f in futures:
-            row = f.result()
-            rows.append(row.result() if isinstance(row, Future) else row)
-    report.rows = sorted(rows, key=lambda r: r["key"])
+        job = _Job(
+            client, bucket, prefix, fileset, progress, report, window, sp,
+            skip_unchanged=skip_unchanged, compare=compare, forbid_overwrite=forbid_overwrite,
+            limiter=threading.BoundedSemaphore(concurrency),
+            part_size=part_size, threshold=threshold,
+            part_threads=max(2, concurrency // max(1, min(totals.big, 4))),
+            owner=owner,
+            options={"content_type": content_type, "metadata": metadata, **(initiate_kwargs or {})},
+            content_md5=content_md5,
+        )  # fmt: skip
+        try:
+            for entry in fileset.in_key_order():
+                key = prefix + entry.rel
+                try:
+                    validate_key(key)  # counted and checked already, unless new since then
+                except ValueError as error:
+                    window.acquire()
+                    job.run(job.refuse, entry, error)
+                    continue
+                obj = objects.find(key) if objects is not None else None
+                big = entry.size >= threshold
+                resumable = big and uploads is not None and uploads.find(key) is not None
+                window.acquire()  # blocks while the window is full: nothing queues up
+                if big:
+                    bp.submit(job.run, job.one, entry, obj, resumable)
+                elif obj is not None:  # hashing needs CPU, not a request slot: its own threads
+                    cp.submit(job.run, job.check_first, entry, obj)
+                else:
+                    sp.submit(job.run, job.send, entry, False)
+        except BaseException as error:  # noqa: BLE001 - a failed listing, an interrupt: finish
+            # what runs, then raise it
+            stopped = error
+            log.error(
+                "Stopped handing out files (%s: %s); waiting for those in progress",
+                type(error).__name__, error,
+            )  # fmt: skip
     report.seconds = time.monotonic() - started
     progress.finish()
     summary = report.to_dict()
@@ -611,14 +641,17 @@ def upload_files(
         summary["uploaded"], format_bytes(summary["bytes_uploaded"]), summary["skipped"],
         summary["exists"], summary["failed"], report.seconds,
     )  # fmt: skip
+    if stopped is not None:
+        raise stopped
     failed = report.failed
     if failed:
+        count = report.counts["failed"]
         for r in failed:
             log.error("Failed: %s -> oss://%s/%s: %s", r["file"], bucket, r["key"], r["error"])
         names = ", ".join(r["file"] for r in failed[:20])
-        more = f" and {len(failed) - 20} more (see the log)" if len(failed) > 20 else ""
+        more = f" and {count - 20} more (see the log)" if count > 20 else ""
         raise FilesUploadError(
-            f"{len(failed)} of {len(rows)} files failed: {names}{more}. The other files were "
+            f"{count} of {report.files} files failed: {names}{more}. The other files were "
             "uploaded; no partial object or open multipart upload was left for the failed ones. "
             "A retry with skip_unchanged sends only what is missing. First error: "
             f"{failed[0]['error']}",
@@ -628,31 +661,61 @@ def upload_files(
 
 
 class _Job:
-    """The shared state of one :func:`upload_files` run; :meth:`one` handles one file."""
+    """The shared state of one :func:`upload_files` run. Each file runs as :meth:`run` of one
+    step on a thread; the step that settles the file records its row and frees its place in the
+    window."""
 
-    def __init__(self, client, bucket, prefix, fileset, existing, progress, **opts: Any) -> None:
+    def __init__(
+        self, client, bucket, prefix, fileset, progress, report, window, senders, **opts: Any
+    ) -> None:
         self.client, self.bucket, self.prefix = client, bucket, prefix
-        self.fileset, self.existing, self.progress = fileset, existing, progress
+        self.fileset, self.progress, self.report = fileset, progress, report
+        self.window, self.senders = window, senders
         self.__dict__.update(opts)
 
-    def one(self, entry: FileEntry) -> dict[str, Any]:
+    def run(self, step: Callable[..., tuple[dict[str, Any], int] | None], entry, *args) -> None:
+        """Run ``step``; record the row it returns (None: handed on to another thread)."""
+        try:
+            done = step(entry, *args)
+        except BaseException as error:  # noqa: BLE001 - never lose a file's row or its place
+            row = self._row(entry, self.prefix + entry.rel)
+            self._failed(row, error)
+            done = (row, 0)
+        if done is not None:
+            self._finish(*done)
+
+    def _finish(self, row: dict[str, Any], counted: int) -> None:
+        try:
+            self.report.add(row)
+            self.progress.file_done(row["action"], row["size"], counted)
+        finally:
+            self.window.release()
+
+    def refuse(self, entry: FileEntry, error: Exception) -> tuple[dict[str, Any], int]:
+        row = self._row(entry, self.prefix + entry.rel)
+        self._failed(row, error)
+        return row, 0
+
+    def one(self, entry: FileEntry, obj: dict | None, resume: bool) -> tuple[dict, int]:
         """Check ``entry`` against what is stored, then send it if it must go up."""
-        row = self.settle(entry)
-        return row if row is not None else self.send(entry)
+        row = self.settle(entry, obj)
+        return (row, 0) if row is not None else self.send(entry, resume)
 
-    def check_first(self, entry: FileEntry, senders: ThreadPoolExecutor) -> dict[str, Any] | Future:
-        """Check away from the sending threads, hand a file that must go up to ``senders``.
+    def check_first(self, entry: FileEntry, obj: dict) -> tuple[dict, int] | None:
+        """Check away from the sending threads, hand a file that must go up to the senders.
         Hashing needs CPU, not a request slot: meanwhile every sender keeps a request going."""
-        row = self.settle(entry)
-        return row if row is not None else senders.submit(self.send, entry)
+        row = self.settle(entry, obj)
+        if row is not None:
+            return row, 0
+        self.senders.submit(self.run, self.send, entry, False)
+        return None
 
-    def settle(self, entry: FileEntry) -> dict[str, Any] | None:
+    def settle(self, entry: FileEntry, obj: dict | None) -> dict[str, Any] | None:
         """The row of a file that is not sent (unchanged, or it exists and must not be
         replaced, or its check failed); None for a file to send."""
-        key = self.prefix + entry.rel
-        obj = self.existing.get(key)
         if obj is None:
             return None
+        key = self.prefix + entry.rel
         row = self._row(entry, key)
         try:
             if self.skip_unchanged and self._unchanged(entry, key, obj):
@@ -663,9 +726,9 @@ class _Job:
                 return None
         except Exception as error:  # noqa: BLE001 - per-file policy: record, go on, fail at end
             self._failed(row, error)
-        return self._done(row, 0)
+        return row
 
-    def send(self, entry: FileEntry) -> dict[str, Any]:
+    def send(self, entry: FileEntry, resume: bool) -> tuple[dict[str, Any], int]:
         key = self.prefix + entry.rel
         row = self._row(entry, key)
         counted = 0
@@ -675,31 +738,27 @@ class _Job:
             else:
                 tracker = _FileTracker(entry.size, entry.rel, self.progress)
                 try:
-                    row.update(action="uploaded", **self._multipart(entry, key, tracker))
+                    row.update(action="uploaded", **self._multipart(entry, key, tracker, resume))
                 finally:
                     counted = tracker.counted
         except FileAlreadyExists:
             row["action"] = "exists"  # created by someone else since the listing
         except Exception as error:  # noqa: BLE001 - per-file policy: record, go on, fail at end
             self._failed(row, error)
-        return self._done(row, counted)
+        return row, counted
 
     @staticmethod
     def _row(entry: FileEntry, key: str) -> dict[str, Any]:
         return {"file": entry.rel, "key": key, "size": entry.size}
 
     @staticmethod
-    def _failed(row: dict[str, Any], error: Exception) -> None:
+    def _failed(row: dict[str, Any], error: BaseException) -> None:
         row.update(
             action="failed",
             error=f"{type(error).__name__}: {error}"[:500],
-            retryable=is_retryable(error),
+            retryable=is_retryable(error) if isinstance(error, Exception) else False,
         )
         log.warning("Could not upload %s to %s: %s", row["file"], row["key"], row["error"])
-
-    def _done(self, row: dict[str, Any], counted: int) -> dict[str, Any]:
-        self.progress.file_done(row["action"], row["size"], counted)
-        return row
 
     def _options(self, entry: FileEntry) -> dict[str, Any]:
         options = dict(self.options)
@@ -734,16 +793,17 @@ class _Job:
 
     def _put(self, entry: FileEntry, key: str) -> dict[str, Any]:
         options = self._options(entry)
-        # one slot: the file's bytes in memory and its request in flight
+        # one slot: the file's request in flight (its body streamed from the file, or, for a
+        # file under 1 MiB or a remote one, read into one buffer)
         with self.limiter, self.fileset.open(entry, self.client) as src:
-            data = src.read(0, src.size) if src.size else b""
-            if len(data) != entry.size:
+            if src.size != entry.size:
                 src.check_unchanged({"size": entry.size})
-            src.check_unchanged()
-            info = self.client.put_object(self.bucket, key, data, **options)
+            info = put_source(self.client, self.bucket, key, src, options)
         return {"etag": info.etag, "crc64": info.crc64}
 
-    def _multipart(self, entry: FileEntry, key: str, tracker: TransferProgress) -> dict[str, Any]:
+    def _multipart(
+        self, entry: FileEntry, key: str, tracker: TransferProgress, resume: bool
+    ) -> dict[str, Any]:
         from oss_provider.client.transfer import upload
 
         options = self._options(entry)
@@ -751,7 +811,7 @@ class _Job:
             done = upload(
                 self.client, self.bucket, key, src,
                 part_size=self.part_size, concurrency=self.part_threads,
-                resume=key in self.in_progress,  # listed only when resume is on
+                resume=resume,  # an upload in progress at the key (listed only when resume is on)
                 owner=f"{self.owner}:{entry.rel}" if self.owner else None,
                 content_type=options.pop("content_type"), metadata=options.pop("metadata"),
                 initiate_kwargs=options or None, progress=tracker, abort_on_failure=True,
@@ -761,14 +821,18 @@ class _Job:
 
 
 __all__ = [
+    "COMPARE_MODES",
     "MAX_REPORT_ROWS",
+    "MTIME_KEY",
     "FileEntry",
     "FileSet",
+    "FileStream",
     "FilesReport",
     "FilesUploadError",
     "SetProgress",
     "list_files",
     "plan_file_batches",
     "select",
+    "stream_files",
     "upload_files",
 ]

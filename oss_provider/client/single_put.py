@@ -1,16 +1,25 @@
 """Objects below the multipart threshold go up in one PUT: one request instead of at least four
 (Initiate, the owner records, a part, Complete), with the same checks (Content-MD5 refused by
-OSS on a mismatch, then the server's CRC-64 compared with the bytes sent)."""
+OSS on a mismatch, then the server's CRC-64 compared with the bytes sent).
+
+A local file above 1 MiB is not read into memory: like a multipart part, it is sent as a
+:class:`~oss_provider.client.bodies.RangeBody`, hashed by reading it in 1 MiB chunks and read
+again from the file while the request is sent, so a set of files up to the threshold (8 MiB by
+default) in flight at 16 at a time does not hold 16 file-sized buffers. A smaller file (one
+buffer is cheaper than reading it twice) and a remote source are read into one buffer of at most
+the threshold.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
 
+from oss_provider.client.bodies import CHUNK, RangeBody
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import FileAlreadyExists, SourceChangedError
-from oss_provider.client.models import CompletedObject
-from oss_provider.client.sources import Source, StreamSource
+from oss_provider.client.models import CompletedObject, ObjectInfo
+from oss_provider.client.sources import LocalFileSource, Source, StreamSource
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -48,6 +57,28 @@ def read_head(src: Source, threshold: int) -> tuple[bytes | None, Source]:
     return None, StreamSource(_Prepended(head, src.stream), src.size, name=src.description)
 
 
+def put_source(
+    client: OSSClient, bucket: str, key: str, src: Source, options: dict[str, Any]
+) -> ObjectInfo:
+    """Store the whole (small) ``src`` with one verified PUT: a local file above 1 MiB as a
+    :class:`RangeBody` (its Content-MD5 and CRC-64 computed by reading it, then the body read
+    from the file while it is sent), anything else read into one buffer. ``options`` are
+    :meth:`put_object`'s (content type, metadata, object options)."""
+    size = src.size or 0
+    if isinstance(src, LocalFileSource) and size > CHUNK:
+        body = RangeBody(src, 0, size)
+        body.digests(True)  # read once here: a change after this is refused (Content-MD5)
+        src.check_unchanged()
+        return client.put_object(bucket, key, body, **options)
+    data = src.read(0, size) if size else b""
+    if len(data) != size:
+        raise SourceChangedError(
+            f"{src.description} gave {len(data)} bytes, {size} expected; it changed"
+        )
+    src.check_unchanged()
+    return client.put_object(bucket, key, data, **options)
+
+
 def put_whole(
     client: OSSClient,
     bucket: str,
@@ -57,17 +88,15 @@ def put_whole(
     tracker: TransferProgress,
     data: bytes | None = None,
 ) -> CompletedObject:
-    """Read the (small) source and store it with one verified PUT."""
+    """Store the (small) source with one verified PUT (``data``: its bytes, already read from
+    a stream; else :func:`put_source` reads or streams it)."""
     where = f"oss://{bucket}/{key}"
-    if data is None:
-        data = src.read(0, src.size or 0) if src.size else b""
-        if len(data) != (src.size or 0):
-            raise SourceChangedError(
-                f"{src.description} gave {len(data)} bytes, {src.size} expected; it changed"
-            )
-    src.check_unchanged()
     try:
-        info = client.put_object(bucket, key, data, **options)
+        if data is None:
+            info = put_source(client, bucket, key, src, options)
+        else:
+            src.check_unchanged()
+            info = client.put_object(bucket, key, data, **options)
     except FileAlreadyExists:
         raise FileAlreadyExists(
             409,
@@ -75,12 +104,13 @@ def put_whole(
             f"{where} already exists and forbid_overwrite is set; nothing was replaced. Upload "
             "to another key, delete the object first, or drop forbid_overwrite",
         ) from None
-    tracker.part_sent(len(data))
+    size = len(data) if data is not None else (info.size or 0)
+    tracker.part_sent(size)
     snap = tracker.finish()
     log.info(
         "Stored %s in one PUT: %d B, CRC-64 %s verified, %.1f MB/s",
         where,
-        len(data),
+        size,
         info.crc64,
         snap.rate / 1e6,
     )
@@ -88,7 +118,10 @@ def put_whole(
         bucket=bucket,
         key=key,
         etag=info.etag or "",
-        size=len(data),
-        crc64=info.crc64 if info.crc64 is not None else crc64(data),
+        size=size,
+        crc64=info.crc64 if info.crc64 is not None else crc64(data or b""),
         request_id=info.request_id,
     )
+
+
+__all__ = ["put_source", "put_whole", "read_head"]
