@@ -1,4 +1,4 @@
-"""Child process: this project's many-files engine (``oss_provider.client.files.upload_files``)."""
+"""Child process: this project's many-files engine (``oss_provider.transfer.files.upload_files``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from oss_provider.client.models import Credentials
 
 
 def main(a: dict[str, Any]) -> dict[str, Any]:
-    from oss_provider.client.files import upload_files
+    from oss_provider.transfer.files import upload_files
 
     client = OSSClient(a["endpoint"], Credentials(a["ak"], a["sk"]), region=a["region"])
     with client:
@@ -33,6 +33,6 @@ def main(a: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import oss_provider.client.files  # noqa: F401 - imported before the clock starts
+    import oss_provider.transfer.files  # noqa: F401 - imported before the clock starts
 
     child_main(main)

@@ -34,10 +34,10 @@ class _LineClock(logging.Handler):
 
 
 def main(a: dict[str, Any]) -> dict[str, Any]:
-    from oss_provider.client.files import upload_files
+    from oss_provider.transfer.files import upload_files
 
     clock = _LineClock()
-    logger = logging.getLogger("oss_provider.client.files")
+    logger = logging.getLogger("oss_provider.transfer.files")
     logger.addHandler(clock)
     logger.setLevel(logging.INFO)
     started = time.monotonic()
@@ -67,6 +67,6 @@ def main(a: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import oss_provider.client.files  # noqa: F401 - imported before the clock starts
+    import oss_provider.transfer.files  # noqa: F401 - imported before the clock starts
 
     child_main(main)

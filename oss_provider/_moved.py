@@ -24,6 +24,9 @@ MOVED = {
     "oss_provider.client.sources": "oss_provider.transfer.sources",
     "oss_provider.client.progress": "oss_provider.transfer.progress",
     "oss_provider.client.memory": "oss_provider.transfer.memory",
+    "oss_provider.client.files": "oss_provider.transfer.files",
+    "oss_provider.client.fileset": "oss_provider.transfer.fileset",
+    "oss_provider.client.single_put": "oss_provider.transfer.single_put",
     "oss_provider.sensors.object_wait": "oss_provider.triggers.object_wait",
 }
 

@@ -17,8 +17,8 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from oss_provider.client import files as many
-from oss_provider.client.fileset import stream_files
+from oss_provider.transfer import files as many
+from oss_provider.transfer.fileset import stream_files
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -210,7 +210,7 @@ def test_progress_lines_show_totals_and_an_eta_while_nothing_finishes(
     root.mkdir()
     (root / "slow.bin").write_bytes(os.urandom(1000))
     big_bucket.fail_next(1, "slow", "PutObject", delay_seconds=2.5)
-    caplog.set_level(logging.INFO, logger="oss_provider.client.files")
+    caplog.set_level(logging.INFO, logger="oss_provider.transfer.files")
     try:
         many.upload_files(
             client, BUCKET, str(root), prefix="slow/", skip_unchanged=False, progress_interval=0.5

@@ -51,7 +51,7 @@ def test_an_older_identical_object_is_not_taken_for_ours(oss_emulator, oss_clien
 
 
 def test_upload_files_reports_uploaded_not_exists(oss_emulator, oss_client, oss_bucket, tmp_path):
-    from oss_provider.client.files import upload_files
+    from oss_provider.transfer.files import upload_files
 
     (tmp_path / "one.csv").write_bytes(b"1\n")
     oss_emulator.fail_next(1, "lose_response", operation="PutObject")

@@ -16,9 +16,9 @@ import tracemalloc
 import pytest
 from _writers import child_env, data_parts
 
-from oss_provider.client import files as many
 from oss_provider.client.checksums import crc64
 from oss_provider.client.limits import MIN_PART_SIZE as P
+from oss_provider.transfer import files as many
 from oss_provider.transfer.ownership import RECORD_PART_NUMBERS
 
 pytestmark = pytest.mark.timeout(180)
@@ -201,7 +201,7 @@ KILLED_WORKER = textwrap.dedent(
     """
     import os, sys
     from oss_provider.client.api import OSSClient
-    from oss_provider.client.files import upload_files
+    from oss_provider.transfer.files import upload_files
     from oss_provider.client.models import Credentials
 
     client = OSSClient(os.environ["EP"], Credentials(os.environ["AK"], os.environ["SK"]),

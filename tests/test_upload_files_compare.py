@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from oss_provider.client.files import MTIME_KEY, upload_files
+from oss_provider.transfer.files import MTIME_KEY, upload_files
 
 pytestmark = pytest.mark.timeout(120)
 

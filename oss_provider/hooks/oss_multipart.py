@@ -563,24 +563,21 @@ class OSSMultipartHook(BaseHook):
         source: Any,
         prefix: str = "",
         bucket_name: str | None = None,
-        *,
-        part_size: int | None = None,
-        concurrency: int | None = None,
-        **options: Any,
+        config: TransferConfig | None = None,
+        options: ObjectOptions | None = None,
+        **settings: Any,
     ):
         """Upload a directory, glob or remote prefix under ``prefix`` with one shared bound on
-        requests and memory; returns a ``FilesReport`` (options: those of
-        :func:`oss_provider.client.files.upload_files`). A failed file raises after the others
-        are done, retryable when its failure was."""
-        from oss_provider.client.files import upload_files
+        requests and memory; returns a ``FilesReport``. ``config`` / ``options`` and the other
+        keywords are those of :func:`oss_provider.transfer.files.upload_files`, merged once over
+        the connection's defaults. A failed file raises after the others are done, retryable
+        when its failure was."""
+        from oss_provider.transfer.files import upload_files
 
-        given = {"part_size": part_size, "concurrency": concurrency}
-        given["content_md5"] = options.pop("content_md5", None)
-        config, _, _ = self.transfer_inputs(None, None, given)
+        config, options, rest = self.transfer_inputs(config, options, settings)
         return upload_files(
-            self.get_client(), self._bucket(bucket_name), self._source(source), prefix=prefix,
-            part_size=config.part_size, concurrency=config.concurrency,
-            content_md5=config.content_md5, **options,
+            self.get_client(), self._bucket(bucket_name), self._source(source), config, options,
+            prefix=prefix, **rest,
         )  # fmt: skip
 
     @_translating
@@ -595,10 +592,10 @@ class OSSMultipartHook(BaseHook):
     ) -> list[dict[str, Any]]:
         """Split the files of ``source`` into at most ``max_batches`` (1024) batches balanced by
         bytes: ``[{"batch", "files", "count", "bytes"}, ...]``."""
-        from oss_provider.client import files
+        from oss_provider.transfer import files
         from oss_provider.transfer.plan import MAX_BATCHES
 
-        listed = files.list_files(self._source(source), include=include, exclude=exclude)
+        listed = files.stream_files(self._source(source), include=include, exclude=exclude)
         return files.plan_file_batches(
             listed.entries, batches=batches, max_batches=max_batches or MAX_BATCHES
         )

@@ -1,5 +1,5 @@
 """Many objects in one task, or spread over mapped tasks: a directory, a glob or a remote prefix
-uploaded under one destination prefix (see :mod:`oss_provider.client.files`).
+uploaded under one destination prefix (see :mod:`oss_provider.transfer.files`).
 
 In one task::
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from oss_provider.client.files import MAX_REPORT_ROWS, FilesUploadError
 from oss_provider.operators._args import (
     OBJECT_OPTIONS,
     as_object_options,
@@ -30,6 +29,7 @@ from oss_provider.operators._args import (
 )
 from oss_provider.operators.base import DEFAULT_CONN_ID, OSSBaseOperator, task_owner
 from oss_provider.templated import as_bool, as_int, as_json, as_str, is_none
+from oss_provider.transfer.files import MAX_REPORT_ROWS, FilesUploadError
 from oss_provider.transfer.plan import MAX_BATCHES
 
 if TYPE_CHECKING:
@@ -172,20 +172,18 @@ class OSSUploadFilesOperator(OSSBaseOperator):
         self.max_rows = max_rows
 
     def run_step(self, context: Context) -> dict[str, Any]:
-        options = as_object_options(self).to_dict()
-        forbid = bool(options.pop("forbid_overwrite", False))
         bucket = as_str("bucket_name", self.bucket_name, required=False)
         try:
             report = self.hook.upload_files(
                 source_arg(self.source),
                 as_str("prefix", self.prefix, required=False) or "",
                 bucket or None,
+                options=as_object_options(self),
                 include=as_patterns("include", self.include),
                 exclude=as_patterns("exclude", self.exclude),
                 files=_batch_files(self.batch, self.files),
                 skip_unchanged=as_bool("skip_unchanged", self.skip_unchanged),
                 compare=as_str("compare", self.compare, required=False) or "checksum",
-                forbid_overwrite=forbid,
                 part_size=as_int("part_size", self.part_size, minimum=1),
                 concurrency=as_int("concurrency", self.concurrency, minimum=1),
                 multipart_threshold=as_int(
@@ -193,9 +191,6 @@ class OSSUploadFilesOperator(OSSBaseOperator):
                 ),
                 resume=as_bool("resume", self.resume),
                 owner=task_owner(context),
-                content_type=options.pop("content_type", None),
-                metadata=options.pop("metadata", None),
-                initiate_kwargs=options or None,
                 max_rows=self.max_rows,
             )
         except Exception as error:

@@ -13,12 +13,7 @@ from typing import Any
 
 from oss_provider.client.limits import MAX_PART_SIZE, MAX_PARTS
 from oss_provider.client.validation import validate_part_size
-from oss_provider.transfer.config import (  # noqa: F401 - TEMP re-exports until files.py moves
-    DEFAULT_CONCURRENCY,
-    DEFAULT_PART_SIZE,
-    MiB,
-    validate_concurrency,
-)
+from oss_provider.transfer.config import DEFAULT_PART_SIZE, MiB, TransferConfig
 from oss_provider.units import format_bytes
 
 MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
@@ -49,6 +44,16 @@ class PartSpec:
             raise ValueError(
                 f"a part range must be a dict with part_number, offset and size, got {data!r}"
             ) from None
+
+
+def single_put_threshold(config: TransferConfig) -> int:
+    """The one answer to "one PUT or multipart?": a sized source below this many bytes goes up in
+    one verified PUT. ``multipart_threshold`` when set (0: always multipart), else the part size
+    (8 MiB by default; a part size grown to fit 9,998 parts only matters for sources far above
+    it, which go multipart either way)."""
+    if config.multipart_threshold is not None:
+        return config.multipart_threshold
+    return config.part_size or DEFAULT_PART_SIZE
 
 
 def choose_part_size(size: int, part_size: int | None = None, *, max_parts: int = MAX_PARTS) -> int:

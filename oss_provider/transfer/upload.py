@@ -54,13 +54,18 @@ from oss_provider.client.errors import (
 from oss_provider.client.limits import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from oss_provider.client.models import CompletedObject, ObjectInfo, PartInfo, UploadedPart
 from oss_provider.client.options import DEFAULT_CONTENT_TYPE, ObjectOptions
-from oss_provider.client.single_put import put_whole, read_head
 from oss_provider.client.validation import (
     validate_bucket_name,
     validate_key,
     validate_part_size,
 )
-from oss_provider.transfer.config import TransferConfig, split_settings
+from oss_provider.transfer.config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PART_SIZE,
+    MiB,
+    TransferConfig,
+    split_settings,
+)
 from oss_provider.transfer.ownership import (
     OWNER_PART_NUMBER,
     RECORD_PART_NUMBERS,
@@ -71,20 +76,19 @@ from oss_provider.transfer.ownership import (
     take_own_upload,
 )
 from oss_provider.transfer.plan import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_PART_SIZE,
     MAX_BATCHES,
     MAX_DATA_PARTS,
     MAX_UPLOAD_SIZE,
-    MiB,
     PartSpec,
     batch_parts,
     choose_part_size,
     plan_batches,
     plan_parts,
+    single_put_threshold,
 )
 from oss_provider.transfer.progress import ProgressCallback, TransferProgress
 from oss_provider.transfer.runner import PartRunner
+from oss_provider.transfer.single_put import put_whole, read_head
 from oss_provider.transfer.sources import Source, StreamSource, open_source
 from oss_provider.units import format_bytes
 
@@ -196,7 +200,7 @@ def upload(
             data, src_for_parts = small
             if data is not None or src_for_parts is None:
                 tracker = _progress_for(progress, src.size, "upload")
-                return put_whole(client, bucket, key, src, options.to_dict(), tracker, data)
+                return put_whole(client, bucket, key, src, options, tracker, data)
             src = src_for_parts
         if src.is_stream:  # a stream cannot be read again: never resumed, always aborted
             config = replace(config, resume=False, abort_on_failure=True)
@@ -215,11 +219,7 @@ def _small_object(src: Source, config: TransferConfig) -> tuple[bytes | None, So
     bytes were read (and are served again)."""
     if src.server_side_copy:
         return None
-    threshold = config.multipart_threshold
-    if threshold is None:
-        threshold = config.part_size or (
-            choose_part_size(src.size, max_parts=MAX_DATA_PARTS) if src.size else DEFAULT_PART_SIZE
-        )
+    threshold = single_put_threshold(config)
     if threshold == 0:
         return None
     if not src.is_stream:

@@ -93,14 +93,19 @@ class CleanupReport:
     _rows_total: int = 0
 
     # -- recording (called under the sweep's lock)
-    def _add_row(self, row: dict[str, Any]) -> None:
+    def _keeps_row(self, action: str) -> bool:
+        """Count one per-upload row; True when the capped lists still have room for it (so the
+        sweep builds only the rows it keeps: at most ``2 * max_rows``, whatever the count)."""
         self._rows_total += 1
-        cap = self.options.max_rows
-        if row["action"] == FAILED:
-            if len(self._failed_rows) < cap:
-                self._failed_rows.append(row)
-        elif len(self._other_rows) < cap:
-            self._other_rows.append(row)
+        kept = self._failed_rows if action == FAILED else self._other_rows
+        return len(kept) < self.options.max_rows
+
+    def _store_row(self, row: dict[str, Any]) -> None:
+        (self._failed_rows if row["action"] == FAILED else self._other_rows).append(row)
+
+    def _add_row(self, row: dict[str, Any]) -> None:
+        if self._keeps_row(row["action"]):
+            self._store_row(row)
 
     # -- reading
     @property

@@ -11,9 +11,15 @@ report success when aborts failed (field-notes.md, section 2, items 17-20). This
   initiated within ``older_than`` by that clock is never touched;
 - by default (``skip_active=True``) lists the parts of each stale upload and keeps it when its
   newest part is younger than ``active_within`` (default ``older_than``): it is being resumed;
-- aborts with a bounded thread pool, retries 5xx, counts ``NoSuchUpload`` as "already gone",
-  tries every selected upload and returns a :class:`CleanupReport` whose counts are always
-  complete, with per-upload rows capped so the report stays small enough for XCom.
+- aborts with ``concurrency`` worker threads fed a page at a time from a bounded backlog (at
+  most about two pages of candidates in memory), retries 5xx, counts ``NoSuchUpload`` as
+  "already gone", tries every selected upload and returns a :class:`CleanupReport` whose counts
+  are always complete, with per-upload rows capped (and only the kept ones built) so the report
+  stays small enough for XCom, whatever the number of uploads.
+
+Per stale upload the sweep sends one ListParts (``skip_active``/``list_parts``; more only for an
+upload of over 1,000 parts) and one AbortMultipartUpload, and nothing else; failures are logged
+for the first 20 only (the report has them all).
 
 Arguments are parsed in :mod:`.options`, the report lives in :mod:`.report`.
 """
@@ -24,8 +30,8 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -78,7 +84,7 @@ class ListingError(RuntimeError):
     """The upload listing cannot be trusted (markers that do not advance)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     info: UploadInfo
     age: timedelta
@@ -90,6 +96,50 @@ class _Candidate:
 def _short(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSSError) else str(exc)
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+class _Backlog:
+    """Stale uploads waiting for a worker thread.
+
+    The listing adds a whole page's candidates at once and then waits only while more than
+    ``limit`` are waiting, so it wakes about once per page, not once per upload (a hand-off per
+    upload costs two thread wake-ups, a large share of a sweep's CPU); workers take the next
+    candidate without waking anyone. At most ``limit`` plus one page of candidates are held.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.items: deque[_Candidate] = deque()
+        self.cond = threading.Condition(threading.Lock())
+        self.closed = False
+        self.producer_waiting = False
+
+    def put_many(self, candidates: list[_Candidate]) -> None:
+        with self.cond:
+            self.items.extend(candidates)
+            self.cond.notify_all()  # idle workers (the producer is this thread)
+            while len(self.items) > self.limit:
+                self.producer_waiting = True
+                self.cond.wait()
+            self.producer_waiting = False
+
+    def get(self) -> _Candidate | None:
+        """The next candidate, or None once the listing is over and nothing is left."""
+        with self.cond:
+            while not self.items:
+                if self.closed:
+                    return None
+                self.cond.wait()
+            item = self.items.popleft()
+            if self.producer_waiting and len(self.items) <= self.limit:
+                self.producer_waiting = False
+                self.cond.notify_all()  # the listing (no worker waits: items are left)
+            return item
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
 
 
 class _Sweep:
@@ -115,16 +165,12 @@ class _Sweep:
 
     # -- helpers
     def _warn(self, kind: str, msg: str, *args: object) -> None:
-        n = self.warned.get(kind, 0) + 1
-        self.warned[kind] = n
+        with self.lock:
+            n = self.warned[kind] = self.warned.get(kind, 0) + 1
         if n <= _MAX_WARNINGS:
             log.warning(msg, *args)
         elif n == _MAX_WARNINGS + 1:
             log.warning("... more %s warnings are not logged; the report counts them all", kind)
-
-    def _count(self, name: str) -> None:
-        with self.lock:
-            self.report.counts[name] += 1
 
     def _record(
         self,
@@ -135,26 +181,36 @@ class _Sweep:
         parts: int | None = None,
         nbytes: int | None = None,
     ) -> None:
-        row = {
-            "key": info.key,
-            "upload_id": info.upload_id,
-            "initiated": _iso(info.initiated) if isinstance(info.initiated, datetime) else None,
-            "age_seconds": int(cand.age.total_seconds()) if cand else None,
-            "action": action,
-            "error": error,
-            "parts": parts,
-            "bytes": nbytes,
-        }
         with self.lock:
-            self.report.counts[action] += 1
+            report = self.report
+            report.counts[action] += 1
             if action == ABORTED and nbytes is not None:
-                self.report.bytes_freed += nbytes
-                self.report.parts_freed += parts or 0
+                report.bytes_freed += nbytes
+                report.parts_freed += parts or 0
             if action == WOULD_ABORT and nbytes is not None:
-                self.report.bytes_would_free += nbytes
-            self.report._add_row(row)
+                report.bytes_would_free += nbytes
+            if report._keeps_row(action):  # the row is built only when the report keeps it
+                initiated = info.initiated
+                report._store_row(
+                    {
+                        "key": info.key,
+                        "upload_id": info.upload_id,
+                        "initiated": _iso(initiated) if isinstance(initiated, datetime) else None,
+                        "age_seconds": int(cand.age.total_seconds()) if cand else None,
+                        "action": action,
+                        "error": error,
+                        "parts": parts,
+                        "bytes": nbytes,
+                    }
+                )
         if action == FAILED:
-            log.warning("abort of %r (upload %s) failed: %s", info.key, info.upload_id, error)
+            self._warn(
+                "failed abort",
+                "abort of %r (upload %s) failed: %s",
+                info.key,
+                info.upload_id,
+                error,
+            )
 
     def _page_time(self, page: UploadsPage) -> datetime:
         date = page.server_date
@@ -221,7 +277,10 @@ class _Sweep:
         return newest, total, count
 
     def process(self, cand: _Candidate) -> None:
-        """Decide and act on one stale upload; never raises (every outcome is recorded)."""
+        """Decide and act on one stale upload; never raises (every outcome is recorded).
+
+        Requests: at most one ListParts per page of parts (one for an upload of up to 1,000
+        parts) when parts are needed, then at most one AbortMultipartUpload; retries aside."""
         info = cand.info
         try:
             if self.stop.is_set():
@@ -279,32 +338,61 @@ class _Sweep:
             if not isinstance(exc, Exception):
                 raise
 
+    def _work(self, backlog: _Backlog) -> None:
+        """One worker thread: process candidates until the listing is over and none is left."""
+        while (cand := backlog.get()) is not None:
+            try:
+                self.process(cand)
+            except BaseException:  # noqa: BLE001, S110 - already recorded as failed; keep going
+                pass
+
     # -- listing
-    def classify(self, info: UploadInfo, now: datetime) -> _Candidate | None:
-        """Count one listed upload; return it when it is stale and selected."""
-        self._count("seen")
-        if not key_selected(info.key, self.opts.include, self.opts.exclude):
-            self._count("filtered_out")
-            return None
-        initiated = info.initiated
-        if not isinstance(initiated, datetime):
-            self._warn(
-                "Initiated",
-                "skipping upload %s of %r: its Initiated time is missing or unparsable (%r)",
-                info.upload_id,
-                info.key,
-                initiated,
-            )
-            self._record(None, info, SKIPPED_NO_INITIATED, "Initiated missing or unparsable")
-            return None
-        if initiated.tzinfo is None:
-            initiated = initiated.replace(tzinfo=UTC)
-        age = now - initiated
-        if age <= self.opts.older_than:
-            self._count("fresh")
-            return None
-        self._count("stale")
-        return _Candidate(info, age, now, time.monotonic())
+    def classify_page(self, page: UploadsPage) -> list[_Candidate]:
+        """Count one page's uploads; return the stale, selected ones (the counts of the page are
+        added under the lock once, not per upload)."""
+        now = self._page_time(page)
+        seen_at = time.monotonic()
+        include, exclude = self.opts.include, self.opts.exclude
+        select = bool(include or exclude)
+        older_than = self.opts.older_than
+        seen = filtered = fresh = stale = 0
+        out: list[_Candidate] = []
+        for info in page.uploads:
+            seen += 1
+            if select and not key_selected(info.key, include, exclude):
+                filtered += 1
+                continue
+            initiated = info.initiated
+            if not isinstance(initiated, datetime):
+                self._warn(
+                    "Initiated",
+                    "skipping upload %s of %r: its Initiated time is missing or unparsable (%r)",
+                    info.upload_id,
+                    info.key,
+                    initiated,
+                )
+                self._record(None, info, SKIPPED_NO_INITIATED, "Initiated missing or unparsable")
+                continue
+            if initiated.tzinfo is None:
+                initiated = initiated.replace(tzinfo=UTC)
+            age = now - initiated
+            if age <= older_than:
+                fresh += 1
+                continue
+            stale += 1
+            cand = _Candidate(info, age, now, seen_at)
+            if self._cap_reached():
+                self._record(cand, info, SKIPPED_MAX_ABORTS)
+            else:
+                out.append(cand)
+        with self.lock:
+            counts = self.report.counts
+            counts["seen"] += seen
+            counts["filtered_out"] += filtered
+            counts["fresh"] += fresh
+            counts["stale"] += stale
+            self.report.pages += 1
+        return out
 
     def pages(self, prefix: str) -> Iterator[UploadsPage]:
         """Pages of one prefix, with a guard against markers that do not advance."""
@@ -335,35 +423,40 @@ class _Sweep:
         report.started_at = datetime.now(UTC)
         started = time.monotonic()
         inline = not self.opts.needs_parts and self.opts.dry_run  # no request per upload
-        in_flight = threading.BoundedSemaphore(self.opts.concurrency * 2)
+        # one page may be listed while the workers still hold up to one page (or 2x concurrency)
+        backlog = _Backlog(max(self.opts.page_size, 2 * self.opts.concurrency))
+        workers: list[threading.Thread] = []
+        stale = 0
         try:
-            with ThreadPoolExecutor(
-                max_workers=self.opts.concurrency, thread_name_prefix="oss-cleanup"
-            ) as pool:
-                try:
-                    for prefix in self.opts.prefixes:
-                        for page in self.pages(prefix):
-                            with self.lock:
-                                report.pages += 1
-                            now = self._page_time(page)
-                            for info in page.uploads:
-                                cand = self.classify(info, now)
-                                if cand is None:
-                                    continue
-                                if self._cap_reached():
-                                    self._record(cand, info, SKIPPED_MAX_ABORTS)
-                                elif inline:
-                                    self.process(cand)
-                                else:
-                                    in_flight.acquire()
-                                    future = pool.submit(self.process, cand)
-                                    future.add_done_callback(lambda _f: in_flight.release())
-                            if self.stop.is_set():
-                                raise ListingError("the sweep was cancelled")
-                    report.listing_complete = True
-                except Exception as exc:  # noqa: BLE001 - reported; the operator fails on it
-                    report.listing_error = _short(exc)
-                    log.error("listing stopped: %s", report.listing_error)
+            try:
+                for prefix in self.opts.prefixes:
+                    for page in self.pages(prefix):
+                        batch = self.classify_page(page)
+                        if inline:
+                            for cand in batch:
+                                self.process(cand)
+                        elif batch:
+                            stale += len(batch)
+                            while len(workers) < min(self.opts.concurrency, stale):
+                                worker = threading.Thread(
+                                    target=self._work,
+                                    args=(backlog,),
+                                    name=f"oss-cleanup-{len(workers)}",
+                                    daemon=True,
+                                )
+                                worker.start()
+                                workers.append(worker)
+                            backlog.put_many(batch)
+                        if self.stop.is_set():
+                            raise ListingError("the sweep was cancelled")
+                report.listing_complete = True
+            except Exception as exc:  # noqa: BLE001 - reported; the operator fails on it
+                report.listing_error = _short(exc)
+                log.error("listing stopped: %s", report.listing_error)
+            finally:
+                backlog.close()  # the workers finish what was listed, then stop
+                for worker in workers:
+                    worker.join()
         finally:
             report.duration_seconds = time.monotonic() - started
         return report

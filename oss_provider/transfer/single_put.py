@@ -19,11 +19,12 @@ from oss_provider.client.bodies import CHUNK, RangeBody
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import FileAlreadyExists, SourceChangedError
 from oss_provider.client.models import CompletedObject, ObjectInfo
-from oss_provider.client.sources import LocalFileSource, Source, StreamSource
+from oss_provider.client.options import ObjectOptions
+from oss_provider.transfer.sources import LocalFileSource, Source, StreamSource
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
-    from oss_provider.client.progress import TransferProgress
+    from oss_provider.transfer.progress import TransferProgress
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +59,25 @@ def read_head(src: Source, threshold: int) -> tuple[bytes | None, Source]:
 
 
 def put_source(
-    client: OSSClient, bucket: str, key: str, src: Source, options: dict[str, Any]
+    client: OSSClient, bucket: str, key: str, src: Source, options: ObjectOptions
 ) -> ObjectInfo:
     """Store the whole (small) ``src`` with one verified PUT: a local file above 1 MiB as a
     :class:`RangeBody` (its Content-MD5 and CRC-64 computed by reading it, then the body read
     from the file while it is sent), anything else read into one buffer. ``options`` are
-    :meth:`put_object`'s (content type, metadata, object options)."""
+    :class:`~oss_provider.client.options.ObjectOptions`."""
     size = src.size or 0
     if isinstance(src, LocalFileSource) and size > CHUNK:
         body = RangeBody(src, 0, size)
         body.digests(True)  # read once here: a change after this is refused (Content-MD5)
         src.check_unchanged()
-        return client.put_object(bucket, key, body, **options)
+        return client.put_object(bucket, key, body, options)
     data = src.read(0, size) if size else b""
     if len(data) != size:
         raise SourceChangedError(
             f"{src.description} gave {len(data)} bytes, {size} expected; it changed"
         )
     src.check_unchanged()
-    return client.put_object(bucket, key, data, **options)
+    return client.put_object(bucket, key, data, options)
 
 
 def put_whole(
@@ -84,7 +85,7 @@ def put_whole(
     bucket: str,
     key: str,
     src: Source,
-    options: dict[str, Any],
+    options: ObjectOptions,
     tracker: TransferProgress,
     data: bytes | None = None,
 ) -> CompletedObject:
@@ -96,14 +97,9 @@ def put_whole(
             info = put_source(client, bucket, key, src, options)
         else:
             src.check_unchanged()
-            info = client.put_object(bucket, key, data, **options)
+            info = client.put_object(bucket, key, data, options)
     except FileAlreadyExists:
-        raise FileAlreadyExists(
-            409,
-            "FileAlreadyExists",
-            f"{where} already exists and forbid_overwrite is set; nothing was replaced. Upload "
-            "to another key, delete the object first, or drop forbid_overwrite",
-        ) from None
+        raise FileAlreadyExists.refused(where) from None
     size = len(data) if data is not None else (info.size or 0)
     tracker.part_sent(size)
     snap = tracker.finish()

@@ -17,7 +17,6 @@ Held whole, because the underlying call returns everything at once: the matches 
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import heapq
 import itertools
@@ -31,8 +30,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from oss_provider.client.plan import MAX_BATCHES
-from oss_provider.client.sources import FsspecSource, LocalFileSource, Source, safe_url
+from oss_provider.globs import selected as select
+from oss_provider.transfer.plan import MAX_BATCHES
+from oss_provider.transfer.sources import FsspecSource, LocalFileSource, Source, safe_url
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -115,19 +115,6 @@ def _as_patterns(name: str, value: str | Iterable[str] | None) -> list[str]:
         if not isinstance(item, str) or not item.strip():
             raise ValueError(f"{name} must be glob patterns (strings), got {value!r}")
     return [i.strip() for i in items]
-
-
-def _match(rel: str, pattern: str) -> bool:
-    """A pattern with a ``/`` matches the relative path, one without it the file name
-    (``*.csv`` anywhere, ``2026/*.csv`` under 2026/); ``*`` crosses ``/`` as in fnmatch."""
-    return fnmatch.fnmatchcase(rel if "/" in pattern else posixpath.basename(rel), pattern)
-
-
-def select(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    """True when ``rel`` matches an include pattern (or there are none) and no exclude one."""
-    if include and not any(_match(rel, p) for p in include):
-        return False
-    return not any(_match(rel, p) for p in exclude)
 
 
 def _glob_root(pattern: str, sep: str = "/") -> str:

@@ -7,11 +7,11 @@ part, or a single-PUT file above 1 MiB, is hashed by reading its range and strea
 while it is sent (:class:`~oss_provider.client.bodies.RangeBody`), so memory stays flat whatever
 the concurrency and the file sizes (a smaller file, or a remote one, is read into one buffer of at
 most the threshold). Small files go up in one verified PUT (one request each); files at or above
-the threshold go through :func:`oss_provider.client.transfer.upload` (parallel parts, resumable by
+the threshold go through :func:`oss_provider.transfer.upload.upload` (parallel parts, resumable by
 owner), whose parts take slots of the same semaphore.
 
 Memory does not grow with the number of files either. The files are walked in key order
-(:func:`~oss_provider.client.fileset.stream_files`: no list of the tree), once to count them (a
+(:func:`~oss_provider.transfer.fileset.stream_files`: no list of the tree), once to count them (a
 ``stat`` per file, for the progress totals) and once to upload them; a file is handed to the
 threads through a bounded window (a few per thread), never queued for the whole set; the report
 keeps counts and at most ``max_rows`` rows.
@@ -69,7 +69,10 @@ from oss_provider.client.errors import (
     OSSClientError,
     is_retryable,
 )
-from oss_provider.client.fileset import (
+from oss_provider.client.options import ObjectOptions
+from oss_provider.client.validation import validate_bucket_name, validate_key
+from oss_provider.transfer.config import DEFAULT_PART_SIZE, TransferConfig, split_settings
+from oss_provider.transfer.fileset import (
     FileEntry,
     FileSet,
     FileStream,
@@ -78,16 +81,15 @@ from oss_provider.client.fileset import (
     select,
     stream_files,
 )
-from oss_provider.client.memory import release_large_buffers
-from oss_provider.client.plan import DEFAULT_PART_SIZE, validate_concurrency
-from oss_provider.client.progress import (
+from oss_provider.transfer.memory import release_large_buffers
+from oss_provider.transfer.plan import single_put_threshold
+from oss_provider.transfer.progress import (
     DEFAULT_LOG_INTERVAL,
     TransferProgress,
     format_bytes,
     format_duration,
 )
-from oss_provider.client.single_put import put_source
-from oss_provider.client.validation import validate_bucket_name, validate_key
+from oss_provider.transfer.single_put import put_source
 
 if TYPE_CHECKING:
     from oss_provider.client.api import OSSClient
@@ -490,6 +492,8 @@ def upload_files(
     client: OSSClient,
     bucket: str,
     source: Any,
+    config: TransferConfig | None = None,
+    options: ObjectOptions | None = None,
     *,
     prefix: str = "",
     include: str | Iterable[str] | None = None,
@@ -497,19 +501,11 @@ def upload_files(
     files: Iterable[str] | None = None,
     skip_unchanged: bool = True,
     compare: str = "checksum",
-    forbid_overwrite: bool = False,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    multipart_threshold: int | None = None,
-    resume: bool = True,
     owner: str | None = None,
-    content_type: str | None = None,
-    metadata: dict[str, str] | None = None,
-    initiate_kwargs: dict[str, Any] | None = None,
-    content_md5: bool = True,
     progress_interval: float = DEFAULT_LOG_INTERVAL,
     max_rows: int = MAX_REPORT_ROWS,
     file_set: FileSet | None = None,
+    **settings: Any,
 ) -> FilesReport:
     """Upload every file of ``source`` to ``oss://bucket/<prefix><relative path>``.
 
@@ -523,11 +519,16 @@ def upload_files(
     :param compare: how "unchanged" is decided: ``"checksum"`` (default: size and MD5 / CRC-64,
         reads the file) or ``"size_mtime"`` (size and the listing's Last-Modified against the
         file's mtime: no read, no request; misses a same-size rewrite with an older mtime).
-    :param forbid_overwrite: never replace an object: a file whose key exists is reported as
-        ``exists`` and not sent (OSS refuses the write too, ``x-oss-forbid-overwrite``).
-    :param concurrency: requests in flight across all files and parts; default 8.
-    :param multipart_threshold: files below it go up in one PUT; default the part size (8 MiB);
-        at most the part size, so one slot never holds more than a part.
+    :param config: the :class:`~oss_provider.transfer.config.TransferConfig`: ``concurrency``
+        bounds requests (and bodies in memory) in flight across all files and parts (default
+        8); files below ``multipart_threshold`` (default: the part size, and at most it, so one
+        slot never holds more than a part) go up in one PUT.
+    :param options: the :class:`~oss_provider.client.options.ObjectOptions` of every object;
+        with ``forbid_overwrite`` a file whose key exists is reported as ``exists`` and not
+        sent (OSS refuses the write too). A file without a ``content_type`` gets the one its
+        name suggests.
+    :param settings: the same settings and options as keywords (``part_size=``,
+        ``forbid_overwrite=``, ``content_type=`` ...), merged over ``config`` and ``options``.
     :param owner: writer identity for big files (each file's owner is ``owner:relative path``);
         a retry with the same owner resumes a big file a killed worker left behind.
     :param progress_interval: seconds between progress lines (a line at least this often).
@@ -536,15 +537,13 @@ def upload_files(
     :returns: the report; raises :class:`FilesUploadError` (carrying it) if any file failed.
     """
     validate_bucket_name(bucket)
-    concurrency = validate_concurrency(concurrency)
-    part = part_size or DEFAULT_PART_SIZE
-    threshold = part if multipart_threshold is None else multipart_threshold
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-        raise ValueError(f"multipart_threshold must be a whole number >= 1, got {threshold!r}")
-    if part_size is not None and threshold > part_size:
+    config, options = split_settings(settings, config, options)
+    concurrency, part = config.concurrency, config.part_size or DEFAULT_PART_SIZE
+    threshold = single_put_threshold(config)
+    if config.part_size is not None and threshold > config.part_size:
         raise ValueError(
-            f"multipart_threshold ({threshold}) must not exceed part_size ({part_size}): a "
-            "single-PUT file occupies one slot, and a slot holds at most one part"
+            f"multipart_threshold ({threshold}) must not exceed part_size ({config.part_size}): "
+            "a single-PUT file occupies one slot, and a slot holds at most one part"
         )
     if compare not in COMPARE_MODES:
         raise ValueError(
@@ -567,12 +566,13 @@ def upload_files(
         concurrency, format_bytes(threshold), format_bytes(part),
     )  # fmt: skip
     objects = uploads = None
+    forbid_overwrite = bool(options.forbid_overwrite)
     if skip_unchanged or forbid_overwrite:
         objects = _SortedLookup(
             _object_pages(client, bucket, prefix),
             lambda o: o["key"], "object",
         )  # fmt: skip
-    if resume and totals.big:
+    if config.resume and totals.big:
         # a big file whose key has no upload in progress has nothing to resume and skips its
         # own lookup (a round trip per file); an upload this writer left behind was started
         # before this run, so the listing holds it
@@ -601,11 +601,14 @@ def upload_files(
             client, bucket, prefix, fileset, progress, report, window, sp,
             skip_unchanged=skip_unchanged, compare=compare, forbid_overwrite=forbid_overwrite,
             limiter=threading.BoundedSemaphore(concurrency),
-            part_size=part_size, threshold=threshold,
-            part_threads=max(2, concurrency // max(1, min(totals.big, 4))),
-            owner=owner,
-            options={"content_type": content_type, "metadata": metadata, **(initiate_kwargs or {})},
-            content_md5=content_md5,
+            threshold=threshold, owner=owner, options=options,
+            # each big file's upload: its part threads, no abort left to chance, and no second
+            # single-PUT-or-multipart decision (this set made it with the same threshold)
+            config=config.merged(
+                concurrency=max(2, concurrency // max(1, min(totals.big, 4))),
+                abort_on_failure=True,
+                multipart_threshold=0,
+            ),
         )  # fmt: skip
         try:
             for entry in fileset.in_key_order():
@@ -760,17 +763,13 @@ class _Job:
         )
         log.warning("Could not upload %s to %s: %s", row["file"], row["key"], row["error"])
 
-    def _options(self, entry: FileEntry) -> dict[str, Any]:
-        options = dict(self.options)
-        if options.get("content_type") is None:
-            options["content_type"] = mimetypes.guess_type(entry.rel)[0]
+    def _options(self, entry: FileEntry) -> ObjectOptions:
+        options: ObjectOptions = self.options
+        if options.content_type is None:
+            options = options.merged(content_type=mimetypes.guess_type(entry.rel)[0])
         if self.compare == "size_mtime" and entry.mtime is not None:
-            options["metadata"] = {
-                **(options.get("metadata") or {}),
-                MTIME_KEY: f"{entry.mtime:.6f}",
-            }
-        if self.forbid_overwrite:
-            options["forbid_overwrite"] = True
+            metadata = {**(options.metadata or {}), MTIME_KEY: f"{entry.mtime:.6f}"}
+            options = options.merged(metadata=metadata)
         return options
 
     def _unchanged(self, entry: FileEntry, key: str, obj: dict[str, Any]) -> bool:
@@ -804,18 +803,16 @@ class _Job:
     def _multipart(
         self, entry: FileEntry, key: str, tracker: TransferProgress, resume: bool
     ) -> dict[str, Any]:
-        from oss_provider.client.transfer import upload
+        from oss_provider.transfer.upload import upload
 
         options = self._options(entry)
         with self.fileset.open(entry, self.client) as src:
             done = upload(
                 self.client, self.bucket, key, src,
-                part_size=self.part_size, concurrency=self.part_threads,
-                resume=resume,  # an upload in progress at the key (listed only when resume is on)
+                # resume only an upload in progress at the key (listed when resume is on)
+                self.config.merged(resume=resume), options,
                 owner=f"{self.owner}:{entry.rel}" if self.owner else None,
-                content_type=options.pop("content_type"), metadata=options.pop("metadata"),
-                initiate_kwargs=options or None, progress=tracker, abort_on_failure=True,
-                content_md5=self.content_md5, multipart_threshold=0, limiter=self.limiter,
+                progress=tracker, limiter=self.limiter,
             )  # fmt: skip
         return {"etag": done.etag, "crc64": done.crc64}
 
