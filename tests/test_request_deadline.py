@@ -113,12 +113,14 @@ def test_complete_resends_and_checks_share_one_deadline(proxy, oss_client, oss_b
 
 
 def test_initiate_recovery_shares_one_deadline(proxy, oss_client, oss_bucket):
+    from oss_provider.client.options import ObjectOptions
     from oss_provider.transfer.ownership import Writer, start_owned_upload
 
     client = proxy([{"method": "POST", "query": "uploads", "action": "swallow"}])
-    writer = Writer.of("deadline-test", {})
+    options = ObjectOptions()
+    writer = Writer.of("deadline-test", options)
     seconds, error = _timed(
-        lambda: start_owned_upload(client, oss_bucket, "i.bin", writer, initiate_kwargs={})
+        lambda: start_owned_upload(client, oss_bucket, "i.bin", writer, options)
     )
     assert error is not None and is_retryable(error), error
     assert seconds < BUDGET + SLACK, seconds
