@@ -37,6 +37,7 @@ class ObjectOptions:
     :param tagging: object tags, a mapping or ``"k1=v1&k2=v2"`` (at most 10).
     :param cache_control: the ``Cache-Control`` a GET of the object returns.
     :param content_disposition: the ``Content-Disposition`` a GET of the object returns.
+    :param content_encoding: the ``Content-Encoding`` a GET of the object returns (``gzip``).
     :param forbid_overwrite: refuse to replace an existing object (``x-oss-forbid-overwrite``).
     :param headers: further request headers, sent as given.
     """
@@ -49,6 +50,7 @@ class ObjectOptions:
     tagging: Mapping[str, str] | str | None = None
     cache_control: str | None = _header("Cache-Control")
     content_disposition: str | None = _header("Content-Disposition")
+    content_encoding: str | None = _header("Content-Encoding")
     forbid_overwrite: bool | None = None
     headers: Mapping[str, str] | None = None
 
