@@ -1,7 +1,8 @@
-"""Child process: this project (``oss_provider.client.transfer.upload`` and the cleanup sweep)."""
+"""Child process: this project (``oss_provider.transfer.upload.upload`` and the cleanup sweep)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -15,7 +16,7 @@ def _client(a: dict[str, Any]) -> OSSClient:
 
 
 def upload(a: dict[str, Any]) -> dict[str, Any]:
-    from oss_provider.client import transfer
+    from oss_provider.transfer import upload as transfer
 
     kwargs: dict[str, Any] = {}
     if a.get("part_size"):
@@ -36,7 +37,7 @@ _prepared: dict[str, Any] = {}
 def prepare(a: dict[str, Any]) -> None:
     """Untimed: import Airflow and build the cleanup operator (defaults) before the clock starts."""
     if a["mode"] != "cleanup":
-        from oss_provider.client import transfer  # noqa: F401
+        from oss_provider.transfer import upload as transfer  # noqa: F401
 
         return
     try:
@@ -61,7 +62,14 @@ def cleanup(a: dict[str, Any]) -> dict[str, Any]:
             report = abort_stale_uploads(client, a["bucket"]).to_dict()
         via = "oss_provider.client.cleanup.abort_stale_uploads"
     counts = report.get("counts", {})
-    return {"seen": counts.get("seen"), "aborted": counts.get("aborted"), "via": via}
+    return {
+        "seen": counts.get("seen"),
+        "aborted": counts.get("aborted"),
+        "via": via,
+        # the XCom value: must stay the same size whatever the number of uploads
+        "report_bytes": len(json.dumps(report)),
+        "report_rows": len(report.get("rows", [])),
+    }
 
 
 def main(a: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ LATER = 700  # clock offset that makes uploads initiated at offset 0 stale (> 10
 def initiate_many(client, bucket: str, keys: list[str], workers: int = 8) -> list[tuple[str, str]]:
     """Start one upload per key (keys may repeat); returns (key, upload_id) pairs."""
     with ThreadPoolExecutor(workers) as pool:
-        ids = list(pool.map(lambda k: client.initiate_multipart_upload(bucket, k), keys))
+        ids = list(pool.map(lambda k: client.start_multipart_upload(bucket, k).upload_id, keys))
     return list(zip(keys, ids, strict=True))
 
 

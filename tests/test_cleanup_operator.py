@@ -20,7 +20,7 @@ LATER = 700  # seconds of server-clock offset: uploads started at offset 0 are >
 
 def initiate_many(client, bucket, keys):
     with ThreadPoolExecutor(8) as pool:
-        ids = list(pool.map(lambda k: client.initiate_multipart_upload(bucket, k), keys))
+        ids = list(pool.map(lambda k: client.start_multipart_upload(bucket, k).upload_id, keys))
     return list(zip(keys, ids, strict=True))
 
 

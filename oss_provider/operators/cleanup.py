@@ -26,8 +26,8 @@ from oss_provider.client.cleanup import (
     CleanupOptions,
     CleanupReport,
 )
-from oss_provider.operators._args import as_bool, as_json
 from oss_provider.operators.base import OSSBaseOperator
+from oss_provider.templated import as_bool, as_json
 
 if TYPE_CHECKING:
     from oss_provider._compat import Context

@@ -453,6 +453,9 @@ class _Sweep:
             except Exception as exc:  # noqa: BLE001 - reported; the operator fails on it
                 report.listing_error = _short(exc)
                 log.error("listing stopped: %s", report.listing_error)
+            except BaseException:  # interrupted: what is still queued is reported, not tried
+                self.stop.set()
+                raise
             finally:
                 backlog.close()  # the workers finish what was listed, then stop
                 for worker in workers:
