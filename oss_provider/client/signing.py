@@ -7,6 +7,7 @@ reproduce byte for byte. Keys and query values are the *decoded* strings; encodi
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -161,12 +162,23 @@ def decode_header_value(value: str) -> str:
 
 def http_date(when: float) -> str:
     """RFC 1123 GMT with a 2-digit day, independent of locale."""
-    return formatdate(when, usegmt=True)
+    return _http_date(int(when))
 
 
 def iso_basic(when: float) -> str:
     """``20231216T162057Z``, V4's ``x-oss-date``; its first 8 characters are the scope's day."""
-    return datetime.fromtimestamp(when, UTC).strftime("%Y%m%dT%H%M%SZ")
+    return _iso_basic(int(when))
+
+
+# Both depend on the whole second only; a busy client signs many requests per second.
+@functools.lru_cache(maxsize=4)
+def _http_date(second: int) -> str:
+    return formatdate(second, usegmt=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_basic(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 # ----------------------------------------------------------------------------------- V1
@@ -244,9 +256,11 @@ def v4_string_to_sign(canonical_request: str, when_iso: str, region: str) -> str
     return f"{V4_ALGORITHM}\n{when_iso}\n{v4_scope(when_iso, region)}\n{digest}"
 
 
+@functools.lru_cache(maxsize=16)
 def v4_signing_key(secret: str, day: str, region: str) -> bytes:
     """V4 step 3: HMAC-SHA256 chained over day, region, ``oss`` and ``aliyun_v4_request``,
-    starting from ``"aliyun_v4" + secret``; the same for every request of one day."""
+    starting from ``"aliyun_v4" + secret``; the same for every request of one day, so it is
+    kept (a few keys: one per credential, day and region in use)."""
     key = ("aliyun_v4" + secret).encode()
     for part in (day, region, "oss", "aliyun_v4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()

@@ -241,6 +241,9 @@ class OSSRequestHandler(BaseHTTPRequestHandler):
     """One connection; serves requests until the client closes it (HTTP/1.1 keep-alive)."""
 
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK hold every answer with a body for ~40 ms on loopback
+    disable_nagle_algorithm = True
     server_version = "AliyunOSS"
     sys_version = ""
     timeout = 300  # idle keep-alive connections do not keep a thread forever
