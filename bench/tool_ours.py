@@ -56,11 +56,11 @@ def cleanup(a: dict[str, Any]) -> dict[str, Any]:
         report = op.execute({})
         via = "OSSAbortStaleUploadsOperator.execute"
     else:
-        from oss_provider.client.cleanup import abort_stale_uploads
+        from oss_provider.cleanup import abort_stale_uploads
 
         with _client(a) as client:
             report = abort_stale_uploads(client, a["bucket"]).to_dict()
-        via = "oss_provider.client.cleanup.abort_stale_uploads"
+        via = "oss_provider.cleanup.abort_stale_uploads"
     counts = report.get("counts", {})
     return {
         "seen": counts.get("seen"),

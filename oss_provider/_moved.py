@@ -27,6 +27,10 @@ MOVED = {
     "oss_provider.client.files": "oss_provider.transfer.files",
     "oss_provider.client.fileset": "oss_provider.transfer.fileset",
     "oss_provider.client.single_put": "oss_provider.transfer.single_put",
+    "oss_provider.client.cleanup": "oss_provider.cleanup",
+    "oss_provider.client.cleanup.options": "oss_provider.cleanup.options",
+    "oss_provider.client.cleanup.report": "oss_provider.cleanup.report",
+    "oss_provider.client.cleanup.sweep": "oss_provider.cleanup.sweep",
     "oss_provider.sensors.object_wait": "oss_provider.triggers.object_wait",
 }
 

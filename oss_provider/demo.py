@@ -150,8 +150,9 @@ def _pending(client) -> set[str]:
 def _show_cleanup(dag, client, emulator) -> tuple[bool, list[str]]:
     """Leave three uploads unfinished, age them with the emulator's clock, start one more that is
     still fresh, then run the cleanup DAG as a dry run and for real; report what each run did."""
-    from oss_provider.client.cleanup import format_age, format_bytes
+    from oss_provider.cleanup import format_age
     from oss_provider.client.limits import MIN_PART_SIZE
+    from oss_provider.units import format_bytes
 
     for key in STALE_KEYS:
         upload_id = client.start_multipart_upload(BUCKET, key).upload_id

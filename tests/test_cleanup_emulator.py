@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from oss_provider.client.cleanup import abort_stale_uploads
+from oss_provider.cleanup import abort_stale_uploads
 
 THRESHOLD = "10m"
 LATER = 700  # clock offset that makes uploads initiated at offset 0 stale (> 10 min)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from oss_provider.client.cleanup import abort_stale_uploads
+from oss_provider.cleanup import abort_stale_uploads
 from oss_provider.client.errors import OSSError
 from oss_provider.client.models import UploadInfo, UploadsPage
 
@@ -172,7 +172,7 @@ def test_many_failed_aborts_log_twenty_lines_and_count_them_all(caplog):
         def abort_multipart_upload(self, bucket, key, upload_id):
             raise OSSError(403, "AccessDenied", "no")
 
-    with caplog.at_level(logging.WARNING, logger="oss_provider.client.cleanup"):
+    with caplog.at_level(logging.WARNING, logger="oss_provider.cleanup"):
         report = abort_stale_uploads(Denied(3, 100), "b", max_rows=5)
     assert report.counts["failed"] == 300 and not report.ok
     assert len(report.failed_rows) == 5

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pendulum
 import pytest
 
-from oss_provider.client.cleanup import (
+from oss_provider.cleanup import (
     CleanupOptions,
     abort_stale_uploads,
     format_age,
@@ -172,7 +172,7 @@ def test_naive_initiated_is_taken_as_utc_and_missing_one_is_skipped_with_a_warni
         up("k", "naive", (NOW - timedelta(days=2)).replace(tzinfo=None)),
         up("k", "missing", None),
     ]
-    with caplog.at_level(logging.WARNING, logger="oss_provider.client.cleanup"):
+    with caplog.at_level(logging.WARNING, logger="oss_provider.cleanup"):
         report = abort_stale_uploads(FakeClient([page(uploads)]), "b")
     assert report.counts["aborted"] == 1
     assert report.counts["skipped_no_initiated"] == 1
@@ -184,7 +184,7 @@ def test_naive_initiated_is_taken_as_utc_and_missing_one_is_skipped_with_a_warni
 
 def test_missing_date_header_falls_back_to_local_clock_and_says_so(caplog):
     old = datetime.now(UTC) - timedelta(days=3)
-    with caplog.at_level(logging.WARNING, logger="oss_provider.client.cleanup"):
+    with caplog.at_level(logging.WARNING, logger="oss_provider.cleanup"):
         report = abort_stale_uploads(FakeClient([page([up("k", "u", old)], server_date=None)]), "b")
     assert report.counts["aborted"] == 1
     assert report.clock_source == "local"
@@ -278,7 +278,7 @@ def test_hundred_thousand_uploads_in_bounded_memory():
 
 
 def test_skip_active_is_the_default_everywhere():
-    from oss_provider.client.cleanup import run_cleanup
+    from oss_provider.cleanup import run_cleanup
 
     assert inspect.signature(abort_stale_uploads).parameters["skip_active"].default is True
     assert inspect.signature(CleanupOptions.build).parameters["skip_active"].default is True

@@ -13,9 +13,9 @@ import secrets
 
 import pytest
 
+from oss_provider.cleanup import abort_stale_uploads
 from oss_provider.client.api import OSSClient
 from oss_provider.client.checksums import crc64
-from oss_provider.client.cleanup import abort_stale_uploads
 from oss_provider.client.errors import NoSuchUpload, OSSTransportError, SecurityTokenExpired
 from oss_provider.client.limits import MAX_PARTS
 from oss_provider.client.limits import MIN_PART_SIZE as P

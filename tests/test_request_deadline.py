@@ -149,7 +149,7 @@ def test_a_proxy_error_page_that_persists_is_retryable_for_the_task(proxy, oss_b
 def test_the_sweep_retries_a_proxy_error_page_like_everyone(
     proxy, oss_emulator, oss_client, oss_bucket
 ):
-    from oss_provider.client.cleanup import abort_stale_uploads
+    from oss_provider.cleanup import abort_stale_uploads
 
     oss_client.start_multipart_upload(oss_bucket, "stale.bin")
     oss_emulator.set_clock_offset(700)  # the upload is now older than 10 minutes

@@ -637,12 +637,12 @@ class OSSMultipartHook(BaseHook):
     def abort_stale_uploads(self, bucket_name: str | None = None, **options: Any) -> CleanupReport:  # noqa: F821
         """Abort stale incomplete multipart uploads in the bucket (connection's by default).
 
-        ``options`` are those of :func:`oss_provider.client.cleanup.abort_stale_uploads`
+        ``options`` are those of :func:`oss_provider.cleanup.abort_stale_uploads`
         (``older_than``, ``prefixes``, ``include``, ``exclude``, ``dry_run``, ``max_aborts``,
         ``skip_active`` (default True), ``active_within``, ``stop_event``, ...); bad ones raise
         ``ValueError``/``TypeError`` before any request. Per-upload failures are in the report.
         """
-        from oss_provider.client.cleanup import abort_stale_uploads
+        from oss_provider.cleanup import abort_stale_uploads
 
         return abort_stale_uploads(self.get_client(), self.get_bucket_name(bucket_name), **options)
 

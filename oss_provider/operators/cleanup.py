@@ -1,6 +1,6 @@
 """``OSSAbortStaleUploadsOperator``: a scheduled, trustworthy sweep of stale multipart uploads.
 
-The logic lives in :mod:`oss_provider.client.cleanup` (no Airflow there); this module turns
+The logic lives in :mod:`oss_provider.cleanup` (no Airflow there); this module turns
 operator arguments (possibly rendered from Jinja or params) into validated options, runs the
 sweep through ``OSSMultipartHook.abort_stale_uploads``, logs the report as a table, returns it to
 XCom and fails the task at the end when any abort failed, naming the uploads. Bad arguments fail
@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from oss_provider._compat import AirflowException, AirflowFailException
-from oss_provider.client.cleanup import (
+from oss_provider.cleanup import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ROWS,
     DEFAULT_SKIP_ACTIVE,

@@ -7,14 +7,14 @@ caller (the operator) can fail at once instead of retrying.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..limits import MAX_LIST_PAGE
+from oss_provider.client.limits import MAX_LIST_PAGE
+from oss_provider.globs import selected
 
 DEFAULT_OLDER_THAN = timedelta(hours=24)
 DEFAULT_CONCURRENCY = 16
@@ -182,10 +182,9 @@ def normalize_prefixes(prefixes: object) -> tuple[str, ...]:
 
 
 def key_selected(key: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    """Glob filter on the whole key (case-sensitive; ``*`` also matches ``/``)."""
-    if include and not any(fnmatch.fnmatchcase(key, p) for p in include):
-        return False
-    return not any(fnmatch.fnmatchcase(key, p) for p in exclude)
+    """The include / exclude filter on a key, by the package's one glob rule
+    (:mod:`oss_provider.globs`: a pattern without ``/`` matches the key's last segment)."""
+    return selected(key, include, exclude)
 
 
 def _whole_number(name: str, value: object, low: int, high: int | None, hint: str) -> int:

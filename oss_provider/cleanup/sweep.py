@@ -36,10 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ..errors import NoSuchUpload, OSSError, is_retryable
-from ..limits import MAX_LIST_PAGE
-from ..models import PartInfo, UploadInfo, UploadsPage
-from .options import (
+from oss_provider.cleanup.options import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ROWS,
     DEFAULT_OLDER_THAN,
@@ -48,7 +45,7 @@ from .options import (
     CleanupOptions,
     key_selected,
 )
-from .report import (
+from oss_provider.cleanup.report import (
     ABORTED,
     ALREADY_GONE,
     FAILED,
@@ -60,9 +57,12 @@ from .report import (
     _iso,
     format_age,
 )
+from oss_provider.client.errors import NoSuchUpload, OSSError, is_retryable
+from oss_provider.client.limits import MAX_LIST_PAGE
+from oss_provider.client.models import PartInfo, UploadInfo, UploadsPage
 
 # One logger for the whole sweep, named after the package users know (and configure).
-log = logging.getLogger("oss_provider.client.cleanup")
+log = logging.getLogger("oss_provider.cleanup")
 
 MAX_ERROR_CHARS = 300
 _MAX_WARNINGS = 20  # per kind, so a bucket full of odd entries does not flood the log

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .options import CleanupOptions
+from oss_provider.cleanup.options import CleanupOptions
+from oss_provider.units import format_bytes
 
 # Per-upload actions (the ``action`` of a row and the keys of ``CleanupReport.counts``).
 ABORTED = "aborted"
@@ -42,17 +43,6 @@ def format_age(seconds: float | None) -> str:
     else:
         text = f"{secs}s"
     return sign + text
-
-
-def format_bytes(n: int | None) -> str:
-    if n is None:
-        return "unknown"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def _iso(value: datetime | None) -> str | None:

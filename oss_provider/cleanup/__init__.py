@@ -8,12 +8,12 @@ One job per module:
   per-upload actions;
 - :mod:`.sweep`: the listing/abort engine, :func:`abort_stale_uploads` and :func:`run_cleanup`.
 
-Every public name is importable from here: ``from oss_provider.client.cleanup import X``.
+Every public name is importable from here: ``from oss_provider.cleanup import X``.
 """
 
 from __future__ import annotations
 
-from .options import (
+from oss_provider.cleanup.options import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ROWS,
     DEFAULT_OLDER_THAN,
@@ -26,7 +26,7 @@ from .options import (
     normalize_prefixes,
     parse_older_than,
 )
-from .report import (
+from oss_provider.cleanup.report import (
     ABORTED,
     ALREADY_GONE,
     FAILED,
@@ -39,7 +39,7 @@ from .report import (
     format_age,
     format_bytes,
 )
-from .sweep import (
+from oss_provider.cleanup.sweep import (
     MAX_ERROR_CHARS,
     CleanupClient,
     ListingError,
