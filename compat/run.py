@@ -36,16 +36,16 @@ DIST = "airflow-provider-oss-multipart"
 # dag.test() (the mapped upload, the cleanup, the directory upload), the sensor in poke and
 # deferrable mode, the oss:// filesystem, the connection form and test_connection, lineage.
 CORE_TESTS = (
-    "tests/test_hook.py",
-    "tests/test_operators_multipart.py",
-    "tests/test_cleanup_operator.py",
-    "tests/test_example_upload_dag.py",
-    "tests/test_upload_files_dag.py",
-    "tests/test_sensor_oss_object.py",
-    "tests/test_fs.py",
-    "tests/test_provider_form.py",
-    "tests/test_lineage.py",
-    "tests/test_bad_input_operators.py",
+    "tests/operators/test_hook.py",
+    "tests/operators/test_operators_multipart.py",
+    "tests/operators/test_cleanup_operator.py",
+    "tests/dags/test_example_upload_dag.py",
+    "tests/dags/test_upload_files_dag.py",
+    "tests/operators/test_sensor_oss_object.py",
+    "tests/fs/test_fs.py",
+    "tests/operators/test_provider_form.py",
+    "tests/operators/test_lineage.py",
+    "tests/operators/test_bad_input_operators.py",
     "tests/test_compat.py",
 )
 

@@ -5,12 +5,12 @@ the example DAGs copied into its DAGs folder, ``airflow db migrate`` done).
 Only what cannot run inside the test suite is swapped for an equivalent that truly runs:
 
 - ``make demo`` / ``make test``: ``make -n`` must show the demo command with no test extra, and the
-  pytest command; the demo itself runs in ``tests/test_demo.py`` and the install in
+  pytest command; the demo itself runs in ``tests/dags/test_demo.py`` and the install in
   ``tests/test_install.py`` (this suite *is* ``make test``).
 - ``pip install .``: ``tests/test_install.py`` builds the wheel and installs it in a fresh venv.
 - ``airflow dags trigger DAG -c CONF`` needs a running scheduler; here it is
   ``airflow dags test DAG -c CONF``, which runs the same DAG with the same conf in-process
-  (``tests/test_deployment_local.py`` triggers the example DAGs on a real scheduler).
+  (``tests/dags/test_deployment_local.py`` triggers the example DAGs on a real scheduler).
 - Port 9000 and the ``/tmp`` paths become a free port and a temporary directory; after a command
   that starts the emulator in the background, the script waits until it answers.
 """

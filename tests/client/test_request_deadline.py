@@ -15,9 +15,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from oss_provider.client.api import OSSClient
 from oss_provider.client.errors import OSSClientError, OSSTransportError, is_retryable
@@ -26,7 +26,7 @@ from oss_provider.emulator.process import stop_process_group
 
 pytestmark = pytest.mark.timeout(120)
 
-PROXY = Path(__file__).with_name("_slow_proxy.py")
+PROXY = ROOT / "tests" / "_slow_proxy.py"
 BUDGET = 2.0
 SLACK = 1.5  # scheduling and the last read timeout's rounding on a loaded 2-core machine
 

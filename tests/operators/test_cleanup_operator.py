@@ -7,13 +7,13 @@ import importlib.util
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from oss_provider.operators.cleanup import OSSAbortStaleUploadsOperator
 
-DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "example_oss_abort_stale_uploads.py"
+DAG_FILE = ROOT / "dags" / "example_oss_abort_stale_uploads.py"
 TASK_ID = "abort_stale_uploads"
 LATER = 700  # seconds of server-clock offset: uploads started at offset 0 are > 10 minutes old
 

@@ -7,13 +7,13 @@ import itertools
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from oss_provider._compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 CONN_TYPE = "oss_multipart"
 PREFIX = f"extra__{CONN_TYPE}__"
 
