@@ -20,8 +20,10 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from oss_provider.client.api import OSSClient
 from oss_provider.client.errors import NoSuchBucket, NoSuchKey
 from oss_provider.client.objects import MAX_COPY_OBJECT_SIZE
+from oss_provider.client.options import ObjectOptions
 from oss_provider.fs.writer import OSSObjectWriter
 from oss_provider.transfer import upload as transfer
+from oss_provider.transfer.config import DEFAULT_PART_SIZE, TransferConfig
 
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 
@@ -45,8 +47,12 @@ class OSSFileSystem(AbstractFileSystem):
 
     :param client: an :class:`OSSClient`; default: the client of Airflow connection ``conn_id``
         (``oss_multipart_default``), which ``get_fs`` passes for ``ObjectStoragePath``
-    :param part_size: bytes per part for writes (default 8 MiB); smaller writes are one PUT
-    :param concurrency: parts in flight for writes (default 8)
+    :param config: how writes are transferred (a
+        :class:`~oss_provider.transfer.config.TransferConfig`; ``get_fs`` passes the one merged
+        from the connection's extras); a write below its threshold (the part size, 8 MiB by
+        default) is one PUT
+    :param part_size: bytes per part for writes, over ``config``
+    :param concurrency: parts in flight for writes, over ``config``
     """
 
     protocol = ("oss",)
@@ -58,18 +64,31 @@ class OSSFileSystem(AbstractFileSystem):
         client: OSSClient | None = None,
         *,
         conn_id: str | None = None,
-        part_size: int = transfer.DEFAULT_PART_SIZE,
-        concurrency: int = transfer.DEFAULT_CONCURRENCY,
+        config: TransferConfig | None = None,
+        part_size: int | None = None,
+        concurrency: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        given = {"part_size": part_size, "concurrency": concurrency}
         if client is None:  # fsspec.open("oss://...") without Airflow's ObjectStoragePath
             from oss_provider.hooks.oss_multipart import OSSMultipartHook
 
-            client = OSSMultipartHook(oss_conn_id=conn_id or "oss_multipart_default").get_client()
+            hook = OSSMultipartHook(oss_conn_id=conn_id or "oss_multipart_default")
+            client = hook.get_client()
+            config = hook.transfer_inputs(config, None, given)[0]
         self.client = client
-        self.part_size = part_size
-        self.concurrency = concurrency
+        self.config = TransferConfig.build(config, **given)
+
+    @property
+    def part_size(self) -> int:
+        """Bytes per part of a write (also the one-PUT threshold)."""
+        return self.config.part_size or DEFAULT_PART_SIZE
+
+    @property
+    def concurrency(self) -> int:
+        """Parts of a write in flight at once."""
+        return self.config.concurrency
 
     # -- paths --------------------------------------------------------------------------------
     @classmethod
@@ -241,13 +260,9 @@ class OSSFileSystem(AbstractFileSystem):
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
         bucket, key = self.split_path(path)
         self._refuse_existing(path, mode)
-        if len(value) < self.part_size:
-            self.client.put_object(bucket, key, value, content_type=kwargs.get("content_type"))
-            return
-        transfer.upload(
-            self.client, bucket, key, io.BytesIO(value), part_size=self.part_size,
-            concurrency=self.concurrency, expected_size=len(value),
-            content_type=kwargs.get("content_type"), resume=False,
+        transfer.upload(  # one PUT below the threshold, else parts (the engine decides)
+            self.client, bucket, key, io.BytesIO(value), self.config.merged(resume=False),
+            ObjectOptions.of(content_type=kwargs.get("content_type")), expected_size=len(value),
         )  # fmt: skip
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, mode: str = "overwrite",
@@ -259,15 +274,10 @@ class OSSFileSystem(AbstractFileSystem):
         bucket, key = self.split_path(rpath)
         self._refuse_existing(rpath, mode)
         size = os.path.getsize(lpath)
-        if size < self.part_size:
-            with open(lpath, "rb") as f:
-                data = f.read()
-            self.client.put_object(bucket, key, data, content_type=kwargs.get("content_type"))
-        else:
-            transfer.upload(
-                self.client, bucket, key, lpath, part_size=self.part_size,
-                concurrency=self.concurrency, content_type=kwargs.get("content_type"),
-            )  # fmt: skip
+        transfer.upload(  # one PUT below the threshold, else resumable parts
+            self.client, bucket, key, lpath, self.config,
+            ObjectOptions.of(content_type=kwargs.get("content_type")),
+        )  # fmt: skip
         if callback is not None:
             callback.set_size(size)
             callback.absolute_update(size)
@@ -295,14 +305,10 @@ class OSSFileSystem(AbstractFileSystem):
             except NoSuchKey:
                 raise FileNotFoundError(f"oss://{src_bucket}/{src_key}") from None
             return
-        transfer.upload(
-            self.client,
-            bucket,
-            key,
-            f"oss://{src_bucket}/{src_key}",
-            concurrency=self.concurrency,
-            resume=False,
-        )  # fmt: skip  (UploadPartCopy: no bytes through this machine)
+        transfer.upload(  # UploadPartCopy: no bytes through this machine
+            self.client, bucket, key, f"oss://{src_bucket}/{src_key}",
+            self.config.merged(resume=False),
+        )  # fmt: skip
 
     def rm_file(self, path: str) -> None:
         bucket, key = self.split_path(path)

@@ -18,10 +18,7 @@ def get_fs(conn_id: str | None, storage_options: dict[str, Any] | None = None) -
     from oss_provider.hooks.oss_multipart import OSSMultipartHook
 
     hook = OSSMultipartHook(oss_conn_id=conn_id or OSSMultipartHook.default_conn_name)
-    options = {
-        k: v
-        for k, v in hook.settings.transfer_defaults.items()
-        if k in ("part_size", "concurrency")
-    }
-    options.update(storage_options or {})
-    return OSSFileSystem(hook.get_client(), **options)
+    options = dict(storage_options or {})
+    given = {name: options.pop(name, None) for name in ("part_size", "concurrency")}
+    config = hook.transfer_inputs(None, None, given)[0]  # over the connection's extras
+    return OSSFileSystem(hook.get_client(), config=config, **options)
