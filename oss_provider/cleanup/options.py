@@ -256,7 +256,29 @@ class CleanupOptions:
         max_rows: int = DEFAULT_MAX_ROWS,
     ) -> CleanupOptions:
         """Parse and check every argument; bad input raises ``ValueError``/``TypeError`` naming
-        the argument and how to fix it."""
+        the argument and how to fix it.
+
+        :param prefixes: a key prefix or a list/tuple of them (``None``/``""``: the whole bucket);
+            overlapping ones are merged so no upload is counted twice.
+        :param older_than: minimum age since ``Initiated`` by the server's clock (strictly older is
+            stale; an upload initiated within it is never aborted); default 24 h. A ``timedelta``, a
+            pendulum ``Duration``, seconds, ``"P7D"`` or ``"24h"``/``"7d"``/``"1d12h"``; positive,
+            finite, at most 100 years.
+        :param include: a glob pattern or a list/tuple of them; when given, the key must match one.
+        :param exclude: a glob pattern or a list/tuple of them; a matching key is left alone.
+        :param dry_run: list and decide, but abort nothing (``would_abort`` counts what would go).
+        :param max_aborts: at most this many abort requests (the rest count as ``skipped_max_aborts``).
+        :param concurrency: parallel requests (thread pool; at most twice this many queued).
+        :param skip_active: (default True) list the parts of each stale upload and keep it when its
+            newest part is younger than ``active_within`` (default: ``older_than``): an old upload
+            being resumed right now is not cut off. Costs one ListParts per stale upload and also
+            reports the bytes freed. ``False`` aborts by ``Initiated`` alone.
+        :param active_within: how recent the newest part must be for the upload to count as active.
+        :param list_parts: list parts to report the bytes freed even without ``skip_active``.
+        :param retries: extra sweep-level attempts after the client's retry policy gave up (default
+            0: one retry policy, in the transport; raise it only for a flaky proxy).
+        :param max_rows: per-upload rows kept in the report (failed ones first); counts stay complete.
+        """
         for flag_name, flag in (
             ("dry_run", dry_run),
             ("skip_active", skip_active),

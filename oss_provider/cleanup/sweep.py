@@ -30,18 +30,14 @@ import logging
 import random
 import threading
 import time
+import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from oss_provider.cleanup.options import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_ROWS,
-    DEFAULT_OLDER_THAN,
-    DEFAULT_RETRIES,
-    DEFAULT_SKIP_ACTIVE,
     CleanupOptions,
     key_selected,
 )
@@ -58,7 +54,6 @@ from oss_provider.cleanup.report import (
     format_age,
 )
 from oss_provider.client.errors import NoSuchUpload, OSSError, is_retryable
-from oss_provider.client.limits import MAX_LIST_PAGE
 from oss_provider.client.models import PartInfo, UploadInfo, UploadsPage
 
 # One logger for the whole sweep, named after the package users know (and configure).
@@ -468,68 +463,37 @@ class _Sweep:
 def abort_stale_uploads(
     client: CleanupClient,
     bucket: str,
+    options: CleanupOptions | None = None,
     *,
-    prefixes: str | Iterable[str] | None = None,
-    older_than: object = DEFAULT_OLDER_THAN,
-    include: str | Iterable[str] | None = None,
-    exclude: str | Iterable[str] | None = None,
-    dry_run: bool = False,
-    max_aborts: int | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    skip_active: bool = DEFAULT_SKIP_ACTIVE,
-    active_within: object = None,
-    list_parts: bool = False,
-    page_size: int = MAX_LIST_PAGE,
-    retries: int = DEFAULT_RETRIES,
-    retry_backoff: float = 0.2,
-    max_rows: int = DEFAULT_MAX_ROWS,
     stop_event: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    **settings: Any,
 ) -> CleanupReport:
     """Abort incomplete multipart uploads older than ``older_than`` (by the server's clock).
 
-    Every argument is checked before the first request: bad input raises ``ValueError`` or
-    ``TypeError`` naming the argument and the accepted forms.
-
-    :param prefixes: a key prefix or a list/tuple of them (``None``/``""``: the whole bucket);
-        overlapping ones are merged so no upload is counted twice.
-    :param older_than: minimum age since ``Initiated`` by the server's clock (strictly older is
-        stale; an upload initiated within it is never aborted); default 24 h. A ``timedelta``, a
-        pendulum ``Duration``, seconds, ``"P7D"`` or ``"24h"``/``"7d"``/``"1d12h"``; positive,
-        finite, at most 100 years.
-    :param include: a glob pattern or a list/tuple of them; when given, the key must match one.
-    :param exclude: a glob pattern or a list/tuple of them; a matching key is left alone.
-    :param dry_run: list and decide, but abort nothing (``would_abort`` counts what would go).
-    :param max_aborts: at most this many abort requests (the rest count as ``skipped_max_aborts``).
-    :param concurrency: parallel requests (thread pool; at most twice this many queued).
-    :param skip_active: (default True) list the parts of each stale upload and keep it when its
-        newest part is younger than ``active_within`` (default: ``older_than``): an old upload
-        being resumed right now is not cut off. Costs one ListParts per stale upload and also
-        reports the bytes freed. ``False`` aborts by ``Initiated`` alone.
-    :param active_within: how recent the newest part must be for the upload to count as active.
-    :param list_parts: list parts to report the bytes freed even without ``skip_active``.
-    :param retries: extra sweep-level attempts after the client's retry policy gave up (default
-        0: one retry policy, in the transport; raise it only for a flaky proxy).
-    :param max_rows: per-upload rows kept in the report (failed ones first); counts stay complete.
+    :param options: the sweep's :class:`CleanupOptions` (each setting is documented on
+        :meth:`CleanupOptions.build`); default the safe ones (24 hours, ``skip_active=True``).
+    :param settings: the same settings as keywords (``older_than="7d"``, ``prefixes=[...]``,
+        ``dry_run=True`` ...), checked before the first request: bad input raises
+        ``ValueError`` or ``TypeError`` naming the argument and the accepted forms.
     :param stop_event: set it to stop early (``on_kill``); unstarted aborts are reported failed.
     """
-    options = CleanupOptions.build(
-        prefixes=prefixes,
-        older_than=older_than,
-        include=include,
-        exclude=exclude,
-        dry_run=dry_run,
-        max_aborts=max_aborts,
-        concurrency=concurrency,
-        skip_active=skip_active,
-        active_within=active_within,
-        list_parts=list_parts,
-        page_size=page_size,
-        retries=retries,
-        retry_backoff=retry_backoff,
-        max_rows=max_rows,
-    )
-    return run_cleanup(client, bucket, options, stop_event=stop_event, sleep=sleep)
+    if options is None:
+        options = CleanupOptions.build(**settings)
+    elif not isinstance(options, CleanupOptions):
+        raise TypeError(
+            f"options must be a CleanupOptions (build it with CleanupOptions.build(...)), "
+            f"got {type(options).__name__}"
+        )
+    elif settings:
+        raise TypeError(
+            f"give the sweep's settings as options or as keywords, not both: {sorted(settings)}"
+        )
+    if not bucket or not isinstance(bucket, str):
+        raise ValueError(
+            f"bucket={bucket!r} is not a bucket name: pass bucket_name or set it on the connection"
+        )
+    return _Sweep(client, bucket, options, stop_event, sleep).run()
 
 
 def run_cleanup(
@@ -540,17 +504,10 @@ def run_cleanup(
     stop_event: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> CleanupReport:
-    """Run one sweep with already validated options (default: ``CleanupOptions()``, whose
-    defaults are the safe ones: 24 hours, ``skip_active=True``)."""
-    if options is None:
-        options = CleanupOptions()
-    elif not isinstance(options, CleanupOptions):
-        raise TypeError(
-            f"options must be a CleanupOptions (build it with CleanupOptions.build(...)), "
-            f"got {type(options).__name__}"
-        )
-    if not bucket or not isinstance(bucket, str):
-        raise ValueError(
-            f"bucket={bucket!r} is not a bucket name: pass bucket_name or set it on the connection"
-        )
-    return _Sweep(client, bucket, options, stop_event, sleep).run()
+    """Deprecated alias: ``abort_stale_uploads(client, bucket, options, ...)``."""
+    warnings.warn(
+        "run_cleanup is deprecated; use abort_stale_uploads(client, bucket, options)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return abort_stale_uploads(client, bucket, options, stop_event=stop_event, sleep=sleep)

@@ -278,13 +278,12 @@ def test_hundred_thousand_uploads_in_bounded_memory():
 
 
 def test_skip_active_is_the_default_everywhere():
-    from oss_provider.cleanup import run_cleanup
+    from oss_provider.cleanup import abort_stale_uploads
 
-    assert inspect.signature(abort_stale_uploads).parameters["skip_active"].default is True
     assert inspect.signature(CleanupOptions.build).parameters["skip_active"].default is True
     assert CleanupOptions().skip_active is True and CleanupOptions.build().skip_active is True
     client = FakeClient([page([])])
-    assert run_cleanup(client, "b").options.skip_active is True  # options default too
+    assert abort_stale_uploads(client, "b").options.skip_active is True  # options default too
 
 
 def test_by_default_an_old_upload_with_a_recent_part_is_kept_and_an_idle_one_aborted():
