@@ -53,6 +53,7 @@ def run(ctx: Context) -> ScenarioResult:
     res.rows = [best_of(runs[t]) for t in TOOLS]
     ours, bare, floor = res.row(OURS), res.row("bare PUT"), res.row(FLOOR)
     wall_peer, cpu_peer = res.best_peer("wall_s"), res.best_peer("cpu_s")
+    rss_peer = res.best_peer("peak_rss_mib")
     ok = ours is not None and ours.ok
     floor_ok = ok and floor is not None and floor.ok
     res.targets = [
@@ -79,6 +80,11 @@ def run(ctx: Context) -> ScenarioResult:
             "peak RSS (MiB)",
             ours.peak_rss_mib if ok else None,
             64 + conc * part / MiB,
+        ),
+        Target(
+            f"peak RSS above the best peer's ({rss_peer.tool if rss_peer else '-'}), MiB",
+            ours.peak_rss_mib - rss_peer.peak_rss_mib if ok and rss_peer else None,
+            16,
         ),
         # information, no limit: how far the engine is from the cost of its own checks
         Target("wall / floor", ours.wall_s / floor.wall_s if floor_ok else None, None, unit="x"),

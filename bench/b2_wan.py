@@ -39,6 +39,7 @@ def run(ctx: Context) -> ScenarioResult:
             )
             res.rows.append(run_upload("B2", tool, srv, args, crc))
     ours, oss2, v2 = (res.row(t) for t in TOOLS)
+    rss_peer = res.best_peer("peak_rss_mib")
     ok = ours is not None and ours.ok
 
     def speedup(peer):
@@ -47,5 +48,10 @@ def run(ctx: Context) -> ScenarioResult:
     res.targets = [
         Target("speed-up vs oss2 defaults", speedup(oss2), 3.0, op="ge", unit="x"),
         Target("speed-up vs oss-v2 defaults", speedup(v2), 1.2, op="ge", unit="x"),
+        Target(
+            f"peak RSS above the best peer's ({rss_peer.tool if rss_peer else '-'}), MiB",
+            ours.peak_rss_mib - rss_peer.peak_rss_mib if ok and rss_peer else None,
+            16,
+        ),
     ]
     return res
