@@ -53,7 +53,7 @@ from oss_provider.cleanup.report import (
     _iso,
     format_age,
 )
-from oss_provider.client.errors import NoSuchUpload, OSSError, is_retryable
+from oss_provider.client.errors import ListingError, NoSuchUpload, OSSError, is_retryable
 from oss_provider.client.models import PartInfo, UploadInfo, UploadsPage
 
 # One logger for the whole sweep, named after the package users know (and configure).
@@ -73,10 +73,6 @@ class CleanupClient(Protocol):
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> bool: ...
 
     def iter_parts(self, bucket: str, key: str, upload_id: str) -> Iterator[PartInfo]: ...
-
-
-class ListingError(RuntimeError):
-    """The upload listing cannot be trusted (markers that do not advance)."""
 
 
 @dataclass(slots=True)

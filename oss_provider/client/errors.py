@@ -351,18 +351,35 @@ class WriterAborted(Exception):
     without ``close()``), so that it aborts the upload: nothing is stored."""
 
 
+class FilesUploadError(OSSClientError):
+    """Some files of a set could not be uploaded; ``report`` (a ``FilesReport``) says which and
+    why. Retryable when every failure was transient (5xx, timeouts, a reset)."""
+
+    def __init__(self, message: str, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
+        self.retryable = report.retryable
+
+
+class ListingError(RuntimeError):
+    """A listing cannot be trusted (pagination markers that do not advance): the sweep stops
+    rather than loop or skip uploads."""
+
+
 __all__ = [
     "AccessDenied",
     "AmbiguousResultError",
     "AuthError",
     "EntityTooSmall",
     "FileAlreadyExists",
+    "FilesUploadError",
     "IntegrityError",
     "InvalidAccessKeyId",
     "InvalidDigest",
     "InvalidPart",
     "InvalidPartOrder",
     "InvalidSecurityToken",
+    "ListingError",
     "MalformedResponseError",
     "NoSuchBucket",
     "NoSuchKey",

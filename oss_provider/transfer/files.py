@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any, Self
 from oss_provider.client.checksums import crc64
 from oss_provider.client.errors import (
     FileAlreadyExists,
+    FilesUploadError,
     NoSuchKey,
     OSSClientError,
     is_retryable,
@@ -102,16 +103,6 @@ _READ_BLOCK = 1 * MiB  # hashing reads: as fast as 4 MiB blocks, and one buffer 
 _MAX_BIG_AT_ONCE = 16  # big files in progress together (threads: this x part threads per file)
 _CHECK_THREADS = 4  # hash small files to compare with stored ETags: enough to keep the cores busy
 _FAILED_KEPT = 20  # failed rows kept for the error message even when max_rows is smaller
-
-
-class FilesUploadError(OSSClientError):
-    """Some files of a set could not be uploaded; ``report`` says which and why."""
-
-    def __init__(self, message: str, report: FilesReport) -> None:
-        super().__init__(message)
-        self.report = report
-        # a later try may succeed when any failure was transient (5xx, timeouts, a reset)
-        self.retryable = report.retryable
 
 
 COMPARE_MODES = ("checksum", "size_mtime")
