@@ -7,7 +7,8 @@ operators turn into a task failure without retries (a retry renders the same val
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -50,6 +51,22 @@ OBJECT_OPTIONS_DOC = (
     "Object options (keyword arguments, each templated; see "
     ":class:`~oss_provider.client.options.ObjectOptions`): " + ", ".join(OBJECT_OPTIONS)
 )
+
+
+def with_object_options(init: Callable[..., None]) -> Callable[..., None]:
+    """Declare the object options as keyword-only parameters of an operator's ``__init__``
+    (which takes them from ``**kwargs`` with :func:`take_object_options`), so Airflow sees them
+    as arguments: ``.partial()`` / ``.expand()`` accept them and ``default_args`` fill them."""
+    sig = inspect.signature(init)
+    params = list(sig.parameters.values())
+    at = next(i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+        for name in OBJECT_OPTIONS
+        if name not in sig.parameters
+    ]
+    init.__signature__ = sig.replace(parameters=[*params[:at], *extra, *params[at:]])  # type: ignore[attr-defined]
+    return init
 
 
 def take_object_options(owner: Any, kwargs: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from oss_provider.operators._args import (
     as_object_options,
     source_arg,
     take_object_options,
+    with_object_options,
 )
 from oss_provider.operators.base import DEFAULT_CONN_ID, OSSBaseOperator, task_owner
 from oss_provider.templated import as_bool, as_int, as_json, as_str, is_none
@@ -128,6 +129,7 @@ class OSSUploadFilesOperator(OSSBaseOperator):
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"batch": "json", "metadata": "json"}
 
+    @with_object_options
     def __init__(
         self,
         *,

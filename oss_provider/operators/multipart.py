@@ -37,6 +37,7 @@ from oss_provider.operators._args import (
     as_object_options,
     source_arg,
     take_object_options,
+    with_object_options,
 )
 from oss_provider.operators.base import (
     DEFAULT_CONN_ID,
@@ -86,6 +87,7 @@ class OSSInitiateMultipartUploadOperator(OSSObjectOperator):
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"metadata": "json", "tagging": "json"}
 
+    @with_object_options
     def __init__(
         self,
         *,

@@ -11,6 +11,7 @@ from oss_provider.operators._args import (
     as_object_options,
     source_arg,
     take_object_options,
+    with_object_options,
 )
 from oss_provider.operators.base import (
     DEFAULT_CONN_ID,
@@ -71,6 +72,7 @@ class OSSMultipartUploadOperator(OSSOpenLineageMixin, OSSObjectOperator):
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"metadata": "json", "tagging": "json"}
 
+    @with_object_options
     def __init__(
         self,
         *,

@@ -82,3 +82,24 @@ def test_object_writing_operators_take_every_object_option_as_a_templated_argume
 def test_an_unknown_argument_is_still_refused():
     with pytest.raises(TypeError, match="no_such_option"):
         _build(OSSMultipartUploadOperator, no_such_option="x")
+
+
+@pytest.mark.parametrize("cls", WRITERS, ids=lambda c: c.__name__)
+def test_object_options_are_arguments_airflow_knows(cls):
+    """partial()/expand() check argument names against the signature, and default_args fill
+    only declared arguments: object options must be both."""
+    import pendulum
+
+    from oss_provider._compat import DAG
+
+    required = dict(REQUIRED[cls])
+    key, value = required.popitem()  # one required argument is mapped, the rest partial
+    mapped = cls.partial(task_id="m", storage_class="IA", **required).expand(**{key: [value]})
+    assert mapped.partial_kwargs["storage_class"] == "IA"
+    mapped = cls.partial(task_id="n", **REQUIRED[cls]).expand(storage_class=["IA", "Archive"])
+    assert mapped.expand_input.value["storage_class"] == ["IA", "Archive"]
+    start = pendulum.datetime(2026, 1, 1, tz="UTC")
+    default_args = {"storage_class": "IA", "content_encoding": "gzip"}
+    with DAG("object_option_defaults", schedule=None, start_date=start, default_args=default_args):
+        op = _build(cls)
+    assert (op.storage_class, op.content_encoding) == ("IA", "gzip")
