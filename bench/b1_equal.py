@@ -69,6 +69,14 @@ def run(ctx: Context) -> ScenarioResult:
             0.8,
             op="ge",
             unit="x",
+            cause=(
+                f"the integrity checks: the floor (bare PUT + the same MD5 and CRC-64, nothing "
+                f"else) reaches {bare.wall_s / floor.wall_s:.0%} of the ceiling "
+                f"({floor.cpu_s:.2f} s of CPU against {bare.cpu_s:.2f} s) and this project "
+                f"{ours.wall_s / floor.wall_s:.2f}x the floor's wall"
+                if floor_ok and bare and bare.ok
+                else ""
+            ),
         ),
         Target(
             f"client CPU / best peer ({cpu_peer.tool if cpu_peer else '-'})",

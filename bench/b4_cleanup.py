@@ -108,7 +108,18 @@ def run(ctx: Context) -> ScenarioResult:
     both = bool(ours and ours.ok and ours_big and ours_big.ok)
     res.targets = [
         Target(
-            "wall / sequential oss2 loop", ours.wall_s / oss2.wall_s if ok else None, 0.1, unit="x"
+            "wall / sequential oss2 loop",
+            ours.wall_s / oss2.wall_s if ok else None,
+            0.1,
+            unit="x",
+            cause=(
+                f"CPU: ours sends {ours.extra.get('requests/upload')} requests per upload "
+                f"(skip_active's ListParts, then Abort) against oss2's "
+                f"{oss2.extra.get('requests/upload')}, and used {ours.cpu_s:.1f} s of client CPU "
+                f"in {ours.wall_s:.1f} s of wall on 2 cores shared with the emulator"
+                if ok
+                else ""
+            ),
         ),
     ]
     for label, m in ((f"{n:,}", ours), (f"{big:,}", ours_big)):

@@ -282,9 +282,36 @@ def _targets(res: ScenarioResult, conc: int, part: int) -> list[Target]:
             f"{int(mtime_second.extra.get('skipped', 0)):,} skip decisions cost {spent - floor:.2f} s"
         )
 
+    def peer_cause(mine, suffix: str) -> str:
+        """Where the first-upload / rerun time goes: CPU, not scheduling, on 2 shared cores."""
+        peers = [r for r in res.rows if r.ok and r.tool in (f"oss2{suffix}", f"oss-v2{suffix}")]
+        if not (mine and mine.ok and peers):
+            return ""
+        best = min(peers, key=lambda r: r.wall_s)
+        return (
+            f"CPU-bound: ours used {mine.cpu_s:.1f} s of client CPU in {mine.wall_s:.1f} s, "
+            f"{best.tool} {best.cpu_s:.1f} s in {best.wall_s:.1f} s; the emulator and the "
+            "throttling proxy share the same 2 cores, so the peers' walls cannot fall below "
+            "the machine's total work"
+        )
+
     return [
-        Target("speed-up vs best peer, first upload", speedup(""), 2.0, op="ge", unit="x"),
-        Target("speed-up vs best peer, 90% unchanged", speedup(SECOND), 10.0, op="ge", unit="x"),
+        Target(
+            "speed-up vs best peer, first upload",
+            speedup(""),
+            2.0,
+            op="ge",
+            unit="x",
+            cause=peer_cause(first, ""),
+        ),
+        Target(
+            "speed-up vs best peer, 90% unchanged",
+            speedup(SECOND),
+            10.0,
+            op="ge",
+            unit="x",
+            cause=peer_cause(second, SECOND),
+        ),
         Target(
             "90% unchanged, client CPU: checksum / size_mtime",
             mtime_gain("cpu_s"),
