@@ -46,6 +46,8 @@ CORE_TESTS = (
     "tests/operators/test_provider_form.py",
     "tests/operators/test_lineage.py",
     "tests/operators/test_bad_input_operators.py",
+    "tests/operators/test_template_fields.py",
+    "tests/operators/test_content_encoding.py",
     "tests/test_compat.py",
 )
 
