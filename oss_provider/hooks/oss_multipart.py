@@ -31,7 +31,7 @@ from oss_provider.client.models import (
     UploadInfo,
     UploadsPage,
 )
-from oss_provider.client.options import ObjectOptions, option_names
+from oss_provider.client.options import ObjectOptions
 from oss_provider.client.urls import is_oss_url, parse_oss_url
 from oss_provider.errors import OSSHookError, OSSPermanentError
 from oss_provider.hooks.connection import ConnectionSettings, settings_from_connection
@@ -432,14 +432,12 @@ class OSSMultipartHook(BaseHook):
         """The one merge of a call's settings over the connection's transfer defaults
         (``part_size``, ``concurrency``, ``content_md5`` extras; None means "not given"):
         the two config objects, and the keywords that are neither (owner, progress, ...)."""
-        from oss_provider.transfer.config import setting_names
+        from oss_provider.transfer.config import take_settings
 
         rest = dict(settings)
-        object_kwargs = dict(rest.pop("initiate_kwargs", None) or {})
-        object_kwargs.update({n: rest.pop(n) for n in option_names() if n in rest})
-        given = {n: rest.pop(n) for n in setting_names() if n in rest}
-        config = TransferConfig.build(config, defaults=self.settings.transfer_defaults, **given)
-        return config, ObjectOptions.of(options, **object_kwargs), rest
+        defaults = self.settings.transfer_defaults
+        config, options = take_settings(rest, config, options, defaults=defaults)
+        return config, options, rest
 
     def _source(self, source: Any) -> Any:
         """A source URL read through ``source_conn_id``'s Airflow connection, when one is set."""

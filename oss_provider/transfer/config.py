@@ -133,29 +133,41 @@ def setting_names() -> tuple[str, ...]:
     return tuple(f.name for f in fields(TransferConfig))
 
 
-def split_settings(
+def take_settings(
     kwargs: dict[str, Any],
     config: TransferConfig | None = None,
     options: ObjectOptions | None = None,
+    *,
+    defaults: Mapping[str, Any] | None = None,
 ) -> tuple[TransferConfig, ObjectOptions]:
     """The two objects from loose keywords (the engine's keyword API before these objects,
-    still accepted): transfer settings to the config, object options (and the older
-    ``initiate_kwargs`` dict) to the options. ``kwargs`` is emptied of what it used; an
-    unknown name is refused, naming both lists."""
+    still accepted): transfer settings, over ``defaults`` (a connection's extras), to the config;
+    object options (and the older ``initiate_kwargs`` dict) to the options. ``kwargs`` is emptied
+    of what it used; anything else is left in it."""
     object_kwargs = dict(kwargs.pop("initiate_kwargs", None) or {})
     for name in option_names():
         if name in kwargs:
             object_kwargs[name] = kwargs.pop(name)
     setting_kwargs = {name: kwargs.pop(name) for name in setting_names() if name in kwargs}
+    return (
+        TransferConfig.build(config, defaults=defaults, **setting_kwargs),
+        ObjectOptions.of(options, **object_kwargs),
+    )
+
+
+def split_settings(
+    kwargs: dict[str, Any],
+    config: TransferConfig | None = None,
+    options: ObjectOptions | None = None,
+) -> tuple[TransferConfig, ObjectOptions]:
+    """:func:`take_settings`, refusing any other keyword (naming both lists)."""
+    taken = take_settings(kwargs, config, options)
     if kwargs:
         raise TypeError(
             f"unexpected argument(s) {', '.join(sorted(kwargs))}; transfer settings are "
             f"{', '.join(setting_names())} and object options {', '.join(option_names())}"
         )
-    return (
-        TransferConfig.build(config, **setting_kwargs),
-        ObjectOptions.of(options, **object_kwargs),
-    )
+    return taken
 
 
 __all__ = [
@@ -166,6 +178,7 @@ __all__ = [
     "TransferConfig",
     "setting_names",
     "split_settings",
+    "take_settings",
     "validate_concurrency",
     "validate_part_retries",
 ]
